@@ -1,0 +1,1 @@
+"""The node agent: registers injected pods with the node's VPP (observe, plan, apply)."""

@@ -1,0 +1,1 @@
+"""Command-line entry points: vcl-inject, vcl-injector (webhook), and friends."""

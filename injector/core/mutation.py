@@ -1,0 +1,227 @@
+"""inject(): the pod as it must run on VCL; patch(): the RFC 6902 ops that get there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import jsonpatch
+
+from injector.core import constants as c
+from injector.core.annotations import PodSettings, parse_settings
+from injector.core.config import InjectorConfig
+from injector.core.errors import InjectionError
+from injector.core.fragments import fragments_for
+from injector.core.render import PodFragments
+from injector.core.selection import Selection, is_native_sidecar, select_containers
+from injector.core.tree import clone, list_at, mapping_at
+from injector.core.undo import AFFINITY_EXPRESSION, READINESS_GATE, undo, wrapped_name
+
+__all__ = ["InjectionError", "inject", "patch"]
+
+
+def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
+    """Return a new pod with VCL injected. Idempotent: an injected pod is undone, then redone.
+
+    Raises InvalidAnnotations (bad vcl.io/* values, all listed) or InjectionError.
+    """
+    if not isinstance(pod, Mapping):
+        raise InjectionError("the object is not a pod: expected a mapping")
+    out: dict[str, Any] = clone(pod)
+    meta = mapping_at(out, "metadata")
+    spec = out.get("spec")
+    if not isinstance(spec, dict):
+        raise InjectionError("spec: the pod has no spec")
+    _check_containers(spec)
+    undo(out)
+    annotations = mapping_at(meta, "annotations")
+    settings = parse_settings(annotations, config)
+    selection = select_containers(spec, settings, config)
+    frags = fragments_for(config, settings)
+    status = _Status(config, settings, selection, frags)
+
+    for container in _containers_named(spec, selection.names):
+        _inject_container(container, frags, status)
+    _check_free(spec, frags)
+    spec["volumes"] = [*(spec.get("volumes") or []), *clone(frags.volumes)]
+    status.volumes = [v["name"] for v in frags.volumes]
+    _add_init_containers(spec, frags, selection, status)
+    if settings.dataplane == "node":
+        if config.node_affinity:
+            _require_vpp_node(spec)
+            status.record["nodeAffinity"] = True
+        if config.readiness_gate:
+            list_at(spec, "readinessGates").append(dict(READINESS_GATE))
+            status.record["readinessGate"] = True
+    if c.ANNOTATION_DEFAULT_CONTAINER not in annotations:
+        annotations[c.ANNOTATION_DEFAULT_CONTAINER] = _default_container(spec, config)
+        status.record["defaultContainer"] = True
+    annotations[c.ANNOTATION_STATUS] = status.to_json()
+    return out
+
+
+def patch(original: Mapping[str, Any], injected: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning `original` into `injected` (jsonpatch does the escaping)."""
+    ops: list[dict[str, Any]] = jsonpatch.make_patch(original, injected).patch
+    return ops
+
+
+class _Status:
+    """Collects what inject() did, for vcl.io/status (read by undo(), the agent, vcl-status)."""
+
+    def __init__(
+        self,
+        config: InjectorConfig,
+        settings: PodSettings,
+        selection: Selection,
+        frags: PodFragments,
+    ) -> None:
+        self.volumes: list[str] = []
+        self.env: dict[str, dict[str, str]] = {}
+        self.warnings: list[str] = []
+        self.record: dict[str, Any] = {
+            "version": c.STATUS_VERSION,
+            "runtimeVersion": config.runtime.version,
+            "dataplane": settings.dataplane,
+            "containers": list(selection.names),
+            "selection": selection.reason,
+            "settings": settings.as_annotation(),
+            "prefixes": {
+                c.ENV_LD_PRELOAD: frags.ld_preload,
+                c.ENV_LD_LIBRARY_PATH: frags.ld_library_path,
+            },
+        }
+        if not settings.eventfd:
+            self.warnings.append(
+                "eventfd is off: idle VCL apps poll VPP's message queues at 100% CPU"
+            )
+        if settings.dataplane == "pod":
+            self.warnings.append(
+                "dataplane pod: the pod's VPP has no interfaces of its own, so VCL serves "
+                "pod-local (cut-through) traffic; other traffic needs the kernel rules"
+            )
+
+    def to_json(self) -> str:
+        record = dict(self.record, volumes=self.volumes, env=self.env)
+        if self.warnings:
+            record["warnings"] = self.warnings
+        return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def _check_containers(spec: dict[str, Any]) -> None:
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        raise InjectionError("spec.containers: the pod has no containers")
+    for key in ("containers", "initContainers"):
+        items = spec.get(key) or []
+        if not isinstance(items, list):
+            raise InjectionError(f"spec.{key}: expected a list")
+        for i, container in enumerate(items):
+            if not isinstance(container, dict) or not isinstance(container.get("name"), str):
+                raise InjectionError(f"spec.{key}[{i}]: a container needs a name")
+            for field in ("env", "volumeMounts"):
+                if not isinstance(container.get(field) or [], list):
+                    raise InjectionError(f"spec.{key}[{i}].{field}: expected a list")
+
+
+def _containers_named(spec: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    every = [*spec.get("containers", []), *(spec.get("initContainers") or [])]
+    return [x for x in every if x["name"] in names]
+
+
+def _inject_container(container: dict[str, Any], frags: PodFragments, status: _Status) -> None:
+    name = container["name"]
+    env = list_at(container, "env")
+    mine = {e["name"] for e in frags.container_env}
+    clashes = [e.get("name") for e in env if e.get("name") in mine]
+    if clashes:
+        status.warnings.append(
+            f"container {name}: its own {', '.join(sorted(clashes))} replaced by the injector's"
+        )
+        env[:] = [e for e in env if e.get("name") not in mine]
+    if container.get("envFrom"):
+        status.warnings.append(
+            f"container {name} has envFrom: an LD_PRELOAD or LD_LIBRARY_PATH set there is "
+            "overridden by the injected one"
+        )
+    env.extend(clone(frags.container_env))
+    status.env[name] = {
+        c.ENV_LD_PRELOAD: _prepend(env, c.ENV_LD_PRELOAD, frags.ld_preload),
+        c.ENV_LD_LIBRARY_PATH: _prepend(env, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),
+    }
+    mounts = list_at(container, "volumeMounts")
+    ours = {m["mountPath"] for m in frags.container_mounts}
+    for mount in mounts:
+        if mount.get("mountPath") in ours:
+            raise InjectionError(
+                f"container {name}: volumeMount {mount.get('name')!r} already uses "
+                f"{mount.get('mountPath')}, where the injector mounts the VCL files"
+            )
+    mounts.extend(clone(frags.container_mounts))
+
+
+def _prepend(env: list[dict[str, Any]], name: str, prefix: str) -> str:
+    """Put our libraries before the app's own value; returns how (recorded for undo)."""
+    for entry in env:
+        if entry.get("name") != name:
+            continue
+        if "valueFrom" in entry:
+            # Kubernetes expands $(VAR) of variables defined earlier in the list.
+            entry["name"] = wrapped_name(name)
+            env.append({"name": name, "value": f"{prefix}:$({wrapped_name(name)})"})
+            return "wrapped"
+        entry["value"] = f"{prefix}:{entry.get('value', '')}"
+        return "prepended"
+    env.append({"name": name, "value": prefix})
+    return "added"
+
+
+def _check_free(spec: dict[str, Any], frags: PodFragments) -> None:
+    taken = {v.get("name") for v in spec.get("volumes") or []}
+    for volume in frags.volumes:
+        if volume["name"] in taken:
+            raise InjectionError(
+                f"spec.volumes: the pod already has a volume named {volume['name']!r}, which "
+                "the injector needs; rename it"
+            )
+    inits = {x["name"] for x in spec.get("initContainers") or []}
+    for name in (c.INIT_CONTAINER, c.VPP_CONTAINER):
+        if name in inits or name in {x["name"] for x in spec["containers"]}:
+            raise InjectionError(
+                f"the pod already has a container named {name!r}, which the injector adds"
+            )
+
+
+def _add_init_containers(
+    spec: dict[str, Any], frags: PodFragments, selection: Selection, status: _Status
+) -> None:
+    """Our init containers go after every init container that runs first, and before the
+    first selected one (a mesh proxy as native sidecar needs vcl.conf when it starts)."""
+    inits = list_at(spec, "initContainers")
+    position = next((i for i, x in enumerate(inits) if x["name"] in selection.names), len(inits))
+    added = [clone(frags.init_container)]
+    if frags.vpp_sidecar is not None:
+        added.insert(0, clone(frags.vpp_sidecar))
+    inits[position:position] = added
+    status.record["initContainers"] = [x["name"] for x in added]
+    sidecars = [x["name"] for x in inits[position + len(added) :] if is_native_sidecar(x)]
+    if sidecars and frags.vpp_sidecar is None:
+        status.record["initContainersBefore"] = sidecars
+
+
+def _require_vpp_node(spec: dict[str, Any]) -> None:
+    """AND `vcl.io/vpp=ready` into every required node selector term (terms are ORed)."""
+    node = mapping_at(mapping_at(spec, "affinity"), "nodeAffinity")
+    required = mapping_at(node, "requiredDuringSchedulingIgnoredDuringExecution")
+    terms = list_at(required, "nodeSelectorTerms")
+    if not terms:
+        terms.append({})
+    for term in terms:
+        list_at(term, "matchExpressions").append(clone(AFFINITY_EXPRESSION))
+
+
+def _default_container(spec: dict[str, Any], config: InjectorConfig) -> str:
+    names = [x["name"] for x in spec["containers"]]
+    apps = [n for n in names if n not in config.sidecar_proxies]
+    return str((apps or names)[0])

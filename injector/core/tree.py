@@ -1,0 +1,36 @@
+"""Small operations on JSON-shaped Kubernetes objects (dicts, lists, scalars)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def clone(value: Any) -> Any:
+    """Deep copy of a JSON-shaped tree; several times faster than copy.deepcopy."""
+    if isinstance(value, Mapping):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clone(v) for v in value]
+    return value
+
+
+def mapping_at(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """parent[key] as a dict, created when absent or null."""
+    value = parent.get(key)
+    if value is None:
+        value = parent[key] = {}
+    return value
+
+
+def list_at(parent: dict[str, Any], key: str) -> list[Any]:
+    """parent[key] as a list, created when absent or null."""
+    value = parent.get(key)
+    if value is None:
+        value = parent[key] = []
+    return value
+
+
+def drop_if_empty(parent: dict[str, Any], key: str) -> None:
+    if key in parent and not parent[key]:
+        del parent[key]

@@ -1,0 +1,1 @@
+"""Kubernetes adapters: API access for the agent and vcl-status (real client, typed results)."""

@@ -1,0 +1,1 @@
+"""The mutating admission webhook: AdmissionReview in, JSONPatch out, around the pure core."""
