@@ -79,6 +79,7 @@ class _Status:
     ) -> None:
         self.volumes: list[str] = []
         self.env: dict[str, dict[str, str]] = {}
+        self.replaced: dict[str, list[list[Any]]] = {}
         self.warnings: list[str] = []
         self.record: dict[str, Any] = {
             "version": c.STATUS_VERSION,
@@ -104,6 +105,8 @@ class _Status:
 
     def to_json(self) -> str:
         record = dict(self.record, volumes=self.volumes, env=self.env)
+        if self.replaced:
+            record["replacedEnv"] = self.replaced
         if self.warnings:
             record["warnings"] = self.warnings
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
@@ -134,10 +137,13 @@ def _inject_container(container: dict[str, Any], frags: PodFragments, status: _S
     name = container["name"]
     env = list_at(container, "env")
     mine = {e["name"] for e in frags.container_env}
-    clashes = [e.get("name") for e in env if e.get("name") in mine]
+    clashes = [[i, e] for i, e in enumerate(env) if e.get("name") in mine]
     if clashes:
+        # Recorded so that undo() puts them back exactly where they were.
+        status.replaced[name] = clashes
         status.warnings.append(
-            f"container {name}: its own {', '.join(sorted(clashes))} replaced by the injector's"
+            f"container {name}: its own {', '.join(sorted(e['name'] for _, e in clashes))} "
+            "replaced by the injector's"
         )
         env[:] = [e for e in env if e.get("name") not in mine]
     if container.get("envFrom"):

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Mapping
 from typing import Any
 
 
 def clone(value: Any) -> Any:
-    """Deep copy of a JSON-shaped tree; several times faster than copy.deepcopy."""
+    """Deep copy of a JSON-shaped tree, done in C by marshal (about 10x copy.deepcopy).
+
+    Trees holding other types (YAML timestamps, mapping proxies) take the slow path.
+    """
+    try:
+        return marshal.loads(marshal.dumps(value))
+    except ValueError:
+        return _clone_slow(value)
+
+
+def _clone_slow(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: clone(v) for k, v in value.items()}
+        return {k: _clone_slow(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [clone(v) for v in value]
+        return [_clone_slow(v) for v in value]
     return value
 
 

@@ -59,6 +59,9 @@ def undo(pod: dict[str, Any]) -> None:
         modes = env_modes.get(container.get("name", ""))
         if modes is not None:
             _undo_container(container, modes, status.get("prefixes", {}))
+            replaced = status.get("replacedEnv", {}).get(container.get("name"), [])
+            for index, entry in replaced:
+                container.setdefault("env", []).insert(index, entry)
     if status.get("nodeAffinity"):
         _undo_affinity(spec)
     if status.get("readinessGate") and "readinessGates" in spec:
