@@ -1,0 +1,72 @@
+/* accept() on moved and both-stacks listeners: the app always gets a kernel fd. */
+#include "dualstack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+/* A connection accepted on the VCL side gets a placeholder: a fresh kernel socket that holds
+ * the fd number (and answers fstat as a socket) while every call goes to the VCL fd. */
+static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
+  int ph = LIBC(socket)(ls->domain, SOCK_STREAM | (flags & SOCK_CLOEXEC), 0);
+  if (ph < 0) {
+    int saved = errno;
+    VCL(close)(vfd);
+    errno = saved;
+    return -1;
+  }
+  ds_lock();
+  struct ds_entry *e = ds_entry_make(ph);
+  struct ds_sock *s = e ? ds_sock_new(ls->domain, SOCK_STREAM, ls->protocol) : NULL;
+  if (s) {
+    s->app_nonblock = (flags & SOCK_NONBLOCK) != 0;
+    atomic_store(&s->vfd, vfd);
+    atomic_store(&s->path, DS_VCL);
+    atomic_store_explicit(&e->sock, s, memory_order_release);
+  }
+  ds_unlock();
+  if (!s) {
+    VCL(close)(vfd);
+    LIBC(close)(ph);
+    errno = ENOMEM;
+    return -1;
+  }
+  DS_DEBUG("fd %d accepted on fd %d from vcl", ph, listen_fd);
+  return ph;
+}
+
+/* Both stacks listen: take whichever has a connection; block (if the app's listener is
+ * blocking) by polling both, since a blocking accept on one would starve the other. */
+static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, socklen_t *len,
+                          int flags) {
+  int vfd = atomic_load(&s->vfd);
+  for (;;) {
+    socklen_t keep = len ? *len : 0;
+    int c = LIBC(accept4)(fd, sa, len, flags);
+    if (c >= 0) {
+      DS_DEBUG("fd %d accepted on fd %d from kernel", c, fd);
+      return c;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    if (len) *len = keep;
+    int v = VCL(accept4)(vfd, sa, len, flags);
+    if (v >= 0) return ds_adopt(fd, s, v, flags);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    if (s->app_nonblock) return -1;
+    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = vfd, .events = POLLIN}};
+    if (VCL(poll)(p, 2, -1) < 0 && errno != EINTR) return -1;
+  }
+}
+
+DS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
+  struct ds_sock *s = ds_sock_of(fd);
+  int path = s ? ds_path_of(s) : DS_KERNEL;
+  if (DS_LIKELY(path != DS_VCL && path != DS_BOTH)) return LIBC(accept4)(fd, sa, len, flags);
+  if (path == DS_BOTH) return ds_accept_both(fd, s, sa, len, flags);
+  int v = VCL(accept4)(atomic_load(&s->vfd), sa, len, flags);
+  return v < 0 ? -1 : ds_adopt(fd, s, v, flags);
+}
+
+DS_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len) {
+  return accept4(fd, sa, len, 0);
+}

@@ -1,0 +1,257 @@
+/* socket() and the decision points: bind, connect, listen (sendto in ds_io.c), and the move
+ * of a pending socket to the VCL side. */
+#include "dualstack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+DS_EXPORT int socket(int domain, int type, int protocol) {
+  int fd = LIBC(socket)(domain, type, protocol);
+  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0 || (domain != AF_INET && domain != AF_INET6) ||
+      (base != SOCK_STREAM && base != SOCK_DGRAM) || !ds_config()->vcl_enabled)
+    return fd;
+  ds_lock();
+  struct ds_entry *e = ds_entry_make(fd);
+  struct ds_sock *s = e ? ds_sock_new(domain, base, protocol) : NULL;
+  if (s) {
+    s->app_nonblock = (type & SOCK_NONBLOCK) != 0;
+    atomic_store_explicit(&e->sock, s, memory_order_release);
+  }
+  ds_unlock();
+  return fd; /* without room in the table the socket simply stays on the kernel */
+}
+
+/* Creates the VCL socket for s and replays what the app did before the decision. */
+static int ds_vcl_socket(struct ds_sock *s, int nonblock) {
+  int vfd = VCL(socket)(s->domain, s->type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
+                        s->protocol);
+  if (vfd < 0) return -1;
+  for (struct ds_opt *o = s->opts; o; o = o->next) {
+    if (VCL(setsockopt)(vfd, o->level, o->name, o->val, o->len) != 0)
+      DS_DEBUG("replaying option %d/%d on the VCL socket failed: %s", o->level, o->name,
+               strerror(errno));
+  }
+  return vfd;
+}
+
+/* Re-registers the epoll registrations the app made before the decision. */
+static void ds_move_regs(struct ds_sock *s, int vfd, int keep_kernel) {
+  for (int i = 0; i < s->nregs; i++) {
+    struct ds_reg *r = &s->regs[i];
+    struct ds_epoll *ep = ds_epoll_of(r->epfd);
+    if (!ep || ep->id != r->epoll_id) continue; /* that epoll was closed since */
+    if (!keep_kernel) LIBC(epoll_ctl)(r->epfd, EPOLL_CTL_DEL, r->fd, NULL);
+    int shadow = ds_epoll_shadow(r->epfd, ep);
+    if (shadow < 0 || VCL(epoll_ctl)(shadow, EPOLL_CTL_ADD, vfd, &r->ev) != 0)
+      ds_log("fd %d: cannot move its epoll registration to the VCL side: %s", r->fd,
+             strerror(errno));
+  }
+}
+
+int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len, int is_bind,
+              const char *call) {
+  char why[96], addr[64];
+  int saved = errno;
+  enum ds_path want = ds_decide(sa, len, is_bind, why, sizeof why);
+  if (want != DS_KERNEL && !ds_vcl_available()) {
+    want = DS_KERNEL;
+    snprintf(why, sizeof why, "VCL unavailable");
+  }
+  if (want == DS_BOTH && s->type != SOCK_STREAM) want = DS_VCL;
+  ds_lock();
+  int path = ds_path_of(s);
+  if (path != DS_PENDING) { /* another thread (or a dup) settled it first */
+    ds_unlock();
+    errno = saved;
+    return path;
+  }
+  int vfd = -1;
+  if (want != DS_KERNEL) {
+    vfd = ds_vcl_socket(s, want == DS_BOTH || s->app_nonblock);
+    if (vfd < 0) {
+      ds_log("fd %d: VCL socket failed (%s); staying on the kernel", fd, strerror(errno));
+      want = DS_KERNEL;
+    } else if (want == DS_VCL && s->bound_len &&
+               VCL(bind)(vfd, (struct sockaddr *)&s->bound, s->bound_len) != 0) {
+      ds_log("fd %d: replaying bind on the VCL socket failed: %s", fd, strerror(errno));
+    }
+  }
+  if (want == DS_BOTH) { /* accept() polls both listeners, so neither may block */
+    int fl = LIBC(fcntl)(fd, F_GETFL);
+    if (fl >= 0) LIBC(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
+  }
+  if (vfd >= 0) {
+    atomic_store_explicit(&s->vfd, vfd, memory_order_release);
+    ds_move_regs(s, vfd, want == DS_BOTH);
+  }
+  atomic_store_explicit(&s->path, want, memory_order_release);
+  ds_sock_forget_pending(s);
+  ds_unlock();
+  if (ds_config()->debug) {
+    ds_format_addr(sa, addr, sizeof addr);
+    ds_log("fd %d %s %s -> %s (%s)", fd, call, addr,
+           want == DS_KERNEL ? "kernel" : want == DS_VCL ? "vcl" : "both", why);
+  }
+  errno = saved;
+  return want;
+}
+
+/* Wildcard listener on both stacks: the kernel side binds as asked, the VCL side to the same
+ * port. Under VCL_DUALSTACK_TEST the VCL side (a second kernel socket in CI) binds 127.0.0.2
+ * with SO_REUSEPORT so both can exist; see README. */
+static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len,
+                        int kernel_bound) {
+  int vfd = atomic_load(&s->vfd);
+  int one = 1;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (ds_config()->test_mode) {
+    LIBC(setsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  if (!kernel_bound && LIBC(bind)(fd, sa, len) != 0) return -1;
+  if (LIBC(getsockname)(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+  if (ds_config()->test_mode) {
+    if (ss.ss_family == AF_INET) {
+      ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x7f000002);
+    } else {
+      struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+      memset(a6, 0, sizeof *a6);
+      a6->s6_addr[10] = a6->s6_addr[11] = 0xff;
+      a6->s6_addr[12] = 127;
+      a6->s6_addr[15] = 2;
+    }
+  }
+  if (VCL(bind)(vfd, (struct sockaddr *)&ss, sl) != 0) {
+    ds_log("fd %d: binding the VCL side of a both-stacks listener failed (%s)", fd,
+           strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+DS_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (!s) return LIBC(bind)(fd, sa, len);
+  int path = ds_path_of(s);
+  if (path == DS_PENDING && sa && len <= sizeof s->bound &&
+      (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && ds_is_wildcard(sa) &&
+      ds_port(sa) == 0 && !(ds_config()->test_mode && ds_config()->listen_both)) {
+    /* An ephemeral wildcard bind says nothing about where traffic goes (clients do it
+     * before connect/sendto): bind the kernel socket, remember it, decide later. */
+    int rc = LIBC(bind)(fd, sa, len);
+    if (rc == 0) {
+      ds_lock();
+      memcpy(&s->bound, sa, len);
+      s->bound_len = len;
+      ds_unlock();
+    }
+    return rc;
+  }
+  if (path == DS_PENDING) path = ds_settle(fd, s, sa, len, 1, "bind");
+  switch (path) {
+    case DS_VCL:
+      return VCL(bind)(atomic_load(&s->vfd), sa, len);
+    case DS_BOTH:
+      return ds_both_bind(fd, s, sa, len, 0);
+    default:
+      return LIBC(bind)(fd, sa, len);
+  }
+}
+
+DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (!s) return LIBC(connect)(fd, sa, len);
+  int path = ds_path_of(s);
+  if (path == DS_PENDING && sa && sa->sa_family != AF_UNSPEC)
+    path = ds_settle(fd, s, sa, len, 0, "connect");
+  if (path == DS_VCL) return VCL(connect)(atomic_load(&s->vfd), sa, len);
+  return LIBC(connect)(fd, sa, len);
+}
+
+DS_EXPORT int listen(int fd, int backlog) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (!s) return LIBC(listen)(fd, backlog);
+  int path = ds_path_of(s);
+  if (path == DS_PENDING) {
+    /* listen() without a decision: a deferred ephemeral bind, or none (autobind). */
+    struct sockaddr_storage ss = {.ss_family = (sa_family_t)s->domain};
+    socklen_t sl = s->domain == AF_INET ? sizeof(struct sockaddr_in)
+                                        : sizeof(struct sockaddr_in6);
+    int had_bind = s->bound_len != 0;
+    if (had_bind) memcpy(&ss, &s->bound, s->bound_len);
+    path = ds_settle(fd, s, (struct sockaddr *)&ss, sl, 1, "listen");
+    if (path == DS_BOTH && ds_both_bind(fd, s, (struct sockaddr *)&ss, sl, had_bind) != 0)
+      return -1;
+  }
+  int vfd = atomic_load(&s->vfd);
+  if (path == DS_VCL) return VCL(listen)(vfd, backlog);
+  if (path == DS_BOTH && LIBC(listen)(fd, backlog) != 0) return -1;
+  if (path == DS_BOTH) return VCL(listen)(vfd, backlog);
+  return LIBC(listen)(fd, backlog);
+}
+
+DS_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (!s) return LIBC(setsockopt)(fd, level, name, val, len);
+  int path = ds_path_of(s);
+  if (path == DS_VCL) return VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
+  int rc = LIBC(setsockopt)(fd, level, name, val, len);
+  if (path == DS_BOTH) {
+    int saved = errno;
+    VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
+    errno = saved;
+  } else if (path == DS_PENDING && rc == 0 && len <= 1024) {
+    struct ds_opt *o = malloc(sizeof *o + len);
+    if (o) {
+      o->level = level;
+      o->name = name;
+      o->len = len;
+      if (len) memcpy(o->val, val, len);
+      ds_lock();
+      o->next = s->opts; /* an older value of the same option is dropped below */
+      struct ds_opt **pp = &o->next;
+      while (*pp) { /* drop an older value of the same option */
+        if ((*pp)->level == level && (*pp)->name == name) {
+          struct ds_opt *old = *pp;
+          *pp = old->next;
+          free(old);
+        } else {
+          pp = &(*pp)->next;
+        }
+      }
+      s->opts = o;
+      ds_unlock();
+    }
+  }
+  return rc;
+}
+
+DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+  int vfd = ds_moved_fd(fd);
+  if (vfd < 0) return LIBC(getsockopt)(fd, level, name, val, len);
+  return VCL(getsockopt)(vfd, level, name, val, len);
+}
+
+DS_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
+  int vfd = ds_moved_fd(fd);
+  return vfd < 0 ? LIBC(getsockname)(fd, sa, len) : VCL(getsockname)(vfd, sa, len);
+}
+
+DS_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
+  int vfd = ds_moved_fd(fd);
+  return vfd < 0 ? LIBC(getpeername)(fd, sa, len) : VCL(getpeername)(vfd, sa, len);
+}
+
+DS_EXPORT int shutdown(int fd, int how) {
+  struct ds_sock *s = ds_sock_of(fd);
+  int path = s ? ds_path_of(s) : DS_KERNEL;
+  if (path == DS_VCL) return VCL(shutdown)(atomic_load(&s->vfd), how);
+  if (path == DS_BOTH) VCL(shutdown)(atomic_load(&s->vfd), how);
+  return LIBC(shutdown)(fd, how);
+}

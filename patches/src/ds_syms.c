@@ -1,0 +1,173 @@
+/* Symbol resolution for both sides, the lazy loading of LDP, and the log line writer. */
+#include "dualstack.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct ds_fns ds_libc_fns, ds_vcl_fns;
+atomic_int ds_libc_ready, ds_vcl_ready;
+
+static const char *const ds_names[] = {
+    "socket",   "bind",       "connect",     "listen",      "accept4",      "close",
+    "shutdown", "read",       "write",       "readv",       "writev",       "recv",
+    "send",     "recvfrom",   "sendto",      "recvmsg",     "sendmsg",      "recvmmsg",
+    "sendmmsg", "sendfile",   "getsockopt",  "setsockopt",  "getsockname",  "getpeername",
+    "fcntl",    "ioctl",      "poll",        "ppoll",       "select",       "pselect",
+    "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "dup",
+    "dup2",     "dup3",
+};
+_Static_assert(sizeof(ds_names) / sizeof(ds_names[0]) == sizeof(struct ds_fns) / sizeof(void *),
+               "ds_names must list every member of struct ds_fns, in order");
+
+/* Fills fns from handle; racing threads write the same values, so no lock is needed. */
+static void ds_fill(struct ds_fns *fns, void *handle, void *fallback) {
+  void **slots = (void **)fns;
+  for (size_t i = 0; i < sizeof(ds_names) / sizeof(ds_names[0]); i++) {
+    void *p = dlsym(handle, ds_names[i]);
+    if (!p && fallback) p = dlsym(fallback, ds_names[i]);
+    slots[i] = p;
+  }
+}
+
+const struct ds_fns *ds_libc_load(void) {
+  /* The kernel side must be libc itself even when LDP is preloaded behind us: RTLD_NEXT
+   * would be LDP, whose socket() makes a VCL session. */
+  void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  ds_fill(&ds_libc_fns, libc ? libc : RTLD_NEXT, RTLD_NEXT);
+  atomic_store_explicit(&ds_libc_ready, 1, memory_order_release);
+  return &ds_libc_fns;
+}
+
+static void *ds_ldp_handle;
+
+const struct ds_fns *ds_vcl_load(void) {
+  /* Stacked: the next library (stock LDP in production, libc in CI). Lazy: the dlopen'ed
+   * LDP; symbols it lacks (dup, ppoll's real version) come from libc. */
+  if (ds_ldp_handle)
+    ds_fill(&ds_vcl_fns, ds_ldp_handle, RTLD_NEXT);
+  else
+    ds_fill(&ds_vcl_fns, RTLD_NEXT, NULL);
+  atomic_store_explicit(&ds_vcl_ready, 1, memory_order_release);
+  return &ds_vcl_fns;
+}
+
+void ds_log(const char *fmt, ...) {
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "vcl-dualstack[%d]: ", (int)getpid());
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  n += m < 0 ? 0 : (m > (int)(sizeof buf) - n - 2 ? (int)(sizeof buf) - n - 2 : m);
+  buf[n++] = '\n';
+  int saved = errno;
+  (void)!LIBC(write)(2, buf, (size_t)n);
+  errno = saved;
+}
+
+/* The app socket VCL will attach through: VCL_VPP_SAPI_SOCKET, else vcl.conf's
+ * app-socket-api (VPP 26.06 reads them in that precedence). */
+static int ds_app_socket_path(char *out, size_t len) {
+  const char *env = getenv("VCL_VPP_SAPI_SOCKET");
+  if (env && *env) {
+    snprintf(out, len, "%s", env);
+    return 1;
+  }
+  const char *conf = getenv("VCL_CONFIG");
+  FILE *f = conf ? fopen(conf, "re") : NULL;
+  if (!f) return 0;
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    char *p = strstr(line, "app-socket-api");
+    if (!p) continue;
+    p += strlen("app-socket-api");
+    while (*p == ' ' || *p == '\t') p++;
+    size_t n = strcspn(p, " \t\r\n}");
+    if (n == 0 || n >= len) continue;
+    memcpy(out, p, n);
+    out[n] = 0;
+    found = 1;
+  }
+  fclose(f);
+  return found;
+}
+
+/* LDP _exit(1)s in its constructor when VPP is unreachable, so before dlopen we check
+ * that the app socket accepts a connection (a SEQPACKET unix socket, file or abstract). */
+static int ds_probe_app_socket(const char *path, char *err, size_t errlen) {
+  struct sockaddr_un su = {.sun_family = AF_UNIX};
+  socklen_t slen;
+  const char *name = path;
+  int abstract = 0;
+  if (strncmp(name, "abstract:", 9) == 0) {
+    name += 9;
+    abstract = 1;
+  } else if (strncmp(name, "unix:", 5) == 0) {
+    name += 5;
+  } else if (name[0] != '/') {
+    return 1; /* a TCP app socket: nothing cheap to check */
+  }
+  size_t n = abstract ? strcspn(name, ",") : strlen(name); /* ",netns_name=..." is VPP's */
+  if (n + 2 > sizeof su.sun_path) {
+    snprintf(err, errlen, "app socket name %s is too long", path);
+    return 0;
+  }
+  memcpy(su.sun_path + abstract, name, n);
+  /* VPP 26.06 sizes an abstract address as sun_family + strlen(name), so its last
+   * character is not part of the address; match it exactly, as VCL does. */
+  slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 0 : 1));
+  int fd = LIBC(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
+    return 0;
+  }
+  int rc = LIBC(connect)(fd, (struct sockaddr *)&su, slen);
+  int e = errno;
+  LIBC(close)(fd);
+  if (rc != 0) {
+    snprintf(err, errlen, "VPP app socket %s: %s", path, strerror(e));
+    return 0;
+  }
+  return 1;
+}
+
+static pthread_once_t ds_vcl_once = PTHREAD_ONCE_INIT;
+static int ds_vcl_ok;
+
+static void ds_vcl_init(void) {
+  const struct ds_config *cfg = ds_config();
+  if (!cfg->vcl_enabled) return;
+  if (!cfg->ldp_path) {
+    ds_vcl_ok = 1;
+    return;
+  }
+  char path[256], err[384];
+  if (ds_app_socket_path(path, sizeof path) && !ds_probe_app_socket(path, err, sizeof err)) {
+    ds_log("VPP unreachable (%s); VCL path disabled, every socket stays on the kernel", err);
+    return;
+  }
+  void *h = dlopen(cfg->ldp_path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    ds_log("cannot load LDP (%s); VCL path disabled, every socket stays on the kernel",
+           dlerror());
+    return;
+  }
+  ds_ldp_handle = h;
+  ds_vcl_load();
+  DS_DEBUG("loaded LDP from %s", cfg->ldp_path);
+  ds_vcl_ok = 1;
+}
+
+int ds_vcl_available(void) {
+  pthread_once(&ds_vcl_once, ds_vcl_init);
+  return ds_vcl_ok;
+}

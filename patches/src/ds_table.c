@@ -1,0 +1,129 @@
+/* The fd table: app fd -> socket or epoll object, one lock for writers, lock-free readers. */
+#include "dualstack.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DS_CHUNK 4096 /* entries per lazily allocated chunk (64 KiB) */
+
+static _Atomic(struct ds_entry *) ds_chunks[DS_MAX_FD / DS_CHUNK];
+/* Recursive: while we hold it, LDP/VCL may call back into us (epoll_create, close...). */
+static pthread_mutex_t ds_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static struct ds_sock *ds_sock_free;
+static struct ds_epoll *ds_epoll_free;
+static uint64_t ds_epoll_next_id;
+
+void ds_lock(void) { pthread_mutex_lock(&ds_mutex); }
+void ds_unlock(void) { pthread_mutex_unlock(&ds_mutex); }
+
+/* fork() while another thread holds the lock must not leave the child deadlocked. */
+static void ds_atfork_prepare(void) { ds_lock(); }
+static void ds_atfork_parent(void) { ds_unlock(); }
+static void ds_atfork_child(void) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+  pthread_mutex_init(&ds_mutex, &a);
+  pthread_mutexattr_destroy(&a);
+}
+__attribute__((constructor)) static void ds_table_init(void) {
+  pthread_atfork(ds_atfork_prepare, ds_atfork_parent, ds_atfork_child);
+}
+
+struct ds_entry *ds_entry_get(int fd) {
+  if (DS_UNLIKELY((unsigned)fd >= DS_MAX_FD)) return NULL;
+  struct ds_entry *chunk =
+      atomic_load_explicit(&ds_chunks[fd / DS_CHUNK], memory_order_acquire);
+  return chunk ? &chunk[fd % DS_CHUNK] : NULL;
+}
+
+struct ds_entry *ds_entry_make(int fd) {
+  if ((unsigned)fd >= DS_MAX_FD) return NULL;
+  struct ds_entry *chunk = atomic_load(&ds_chunks[fd / DS_CHUNK]);
+  if (!chunk) {
+    chunk = calloc(DS_CHUNK, sizeof *chunk);
+    if (!chunk) return NULL;
+    atomic_store_explicit(&ds_chunks[fd / DS_CHUNK], chunk, memory_order_release);
+  }
+  return &chunk[fd % DS_CHUNK];
+}
+
+struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
+  struct ds_sock *s = ds_sock_free;
+  if (s)
+    ds_sock_free = s->next_free;
+  else if (!(s = calloc(1, sizeof *s)))
+    return NULL;
+  atomic_store(&s->path, DS_PENDING);
+  atomic_store(&s->vfd, -1);
+  s->refs = 1;
+  s->domain = domain;
+  s->type = type;
+  s->protocol = protocol;
+  s->app_nonblock = 0;
+  s->opts = NULL;
+  s->regs = NULL;
+  s->nregs = s->capregs = 0;
+  s->bound_len = 0;
+  s->next_free = NULL;
+  return s;
+}
+
+/* Drops what only matters before the decision (recorded options, epoll registrations). */
+void ds_sock_forget_pending(struct ds_sock *s) {
+  while (s->opts) {
+    struct ds_opt *o = s->opts;
+    s->opts = o->next;
+    free(o);
+  }
+  free(s->regs);
+  s->regs = NULL;
+  s->nregs = s->capregs = 0;
+}
+
+void ds_sock_release(struct ds_sock *s) {
+  if (--s->refs > 0) return;
+  int vfd = atomic_exchange(&s->vfd, -1);
+  if (vfd >= 0) {
+    int saved = errno;
+    VCL(close)(vfd);
+    errno = saved;
+  }
+  ds_sock_forget_pending(s);
+  s->next_free = ds_sock_free;
+  ds_sock_free = s;
+}
+
+struct ds_epoll *ds_epoll_new(void) {
+  struct ds_epoll *ep = ds_epoll_free;
+  if (ep)
+    ds_epoll_free = ep->next_free;
+  else if (!(ep = calloc(1, sizeof *ep)))
+    return NULL;
+  ep->refs = 1;
+  ep->id = ++ds_epoll_next_id;
+  atomic_store(&ep->shadow, -1);
+  ep->next_free = NULL;
+  return ep;
+}
+
+void ds_epoll_release(struct ds_epoll *ep) {
+  if (--ep->refs > 0) return;
+  int shadow = atomic_exchange(&ep->shadow, -1);
+  if (shadow >= 0) {
+    int saved = errno;
+    VCL(close)(shadow);
+    errno = saved;
+  }
+  ep->id = 0;
+  ep->next_free = ds_epoll_free;
+  ds_epoll_free = ep;
+}
+
+/* Test and debug introspection: the path of an app fd (-1 if not a socket of ours). */
+DS_EXPORT int vcl_dualstack_path(int fd) {
+  struct ds_sock *s = ds_sock_of(fd);
+  return s ? ds_path_of(s) : -1;
+}

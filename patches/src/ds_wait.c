@@ -1,0 +1,295 @@
+/* Readiness: poll/ppoll, select/pselect (through poll: LDP fds overflow an fd_set) and
+ * epoll. An app epoll stays a kernel epoll; once a moved socket joins it, a "shadow" epoll on
+ * the VCL side holds the moved sockets plus the app's epoll itself, and waits go there. */
+#include "dualstack.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* epoll data marking the app's own (nested) kernel epoll inside its shadow. */
+#define DS_NESTED_MARK 0xfeedfacecafe0d5dULL
+
+static int ds_ms_from_ts(const struct timespec *t) {
+  if (!t) return -1;
+  long long ms = (long long)t->tv_sec * 1000 + (t->tv_nsec + 999999) / 1000000;
+  return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+static long long ds_now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Polls through the VCL side if any fd is moved; -2 if none is (the caller uses libc).
+ * A both-stacks listener is polled as its kernel fd plus its VCL fd. LDP has no ppoll,
+ * so a signal mask is applied around poll (not atomically: see README). */
+static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const sigset_t *mask) {
+  nfds_t extra = 0;
+  int any = 0;
+  for (nfds_t i = 0; i < n; i++) {
+    struct ds_sock *s = ds_sock_of(fds[i].fd);
+    int path = s ? ds_path_of(s) : DS_KERNEL;
+    any |= path == DS_VCL || path == DS_BOTH;
+    extra += path == DS_BOTH;
+  }
+  if (DS_LIKELY(!any)) return -2;
+  struct pollfd local[64];
+  nfds_t local_owner[64], *owner = local_owner;
+  struct pollfd *t = local;
+  if (n + extra > 64) {
+    t = malloc((n + extra) * (sizeof *t + sizeof *owner));
+    if (!t) {
+      errno = ENOMEM;
+      return -1;
+    }
+    owner = (nfds_t *)(t + n + extra);
+  }
+  nfds_t k = n;
+  for (nfds_t i = 0; i < n; i++) {
+    t[i] = fds[i];
+    struct ds_sock *s = ds_sock_of(fds[i].fd);
+    int path = s ? ds_path_of(s) : DS_KERNEL;
+    int vfd = s ? atomic_load(&s->vfd) : -1;
+    if (path == DS_VCL) t[i].fd = vfd;
+    if (path == DS_BOTH) {
+      t[k] = (struct pollfd){.fd = vfd, .events = fds[i].events};
+      owner[k++ - n] = i;
+    }
+  }
+  sigset_t old;
+  if (mask) pthread_sigmask(SIG_SETMASK, mask, &old);
+  int rc = VCL(poll)(t, k, timeout);
+  int saved = errno;
+  if (mask) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc >= 0) {
+    for (nfds_t i = 0; i < n; i++) fds[i].revents = t[i].revents;
+    for (nfds_t j = n; j < k; j++) fds[owner[j - n]].revents |= t[j].revents;
+    rc = 0;
+    for (nfds_t i = 0; i < n; i++) rc += fds[i].revents != 0;
+  }
+  if (t != local) free(t);
+  errno = saved;
+  return rc;
+}
+
+DS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
+  int rc = ds_poll_translated(fds, n, timeout, NULL);
+  return rc == -2 ? LIBC(poll)(fds, n, timeout) : rc;
+}
+
+DS_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m) {
+  int rc = ds_poll_translated(fds, n, ds_ms_from_ts(t), m);
+  return rc == -2 ? LIBC(ppoll)(fds, n, t, m) : rc;
+}
+
+DS_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen) {
+  if (fdslen / sizeof *fds < n) __builtin_trap();
+  return poll(fds, n, timeout);
+}
+
+DS_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t,
+                          const sigset_t *m, size_t fdslen) {
+  if (fdslen / sizeof *fds < n) __builtin_trap();
+  return ppoll(fds, n, t, m);
+}
+
+static int ds_select_any_moved(int nfds, fd_set *r, fd_set *w, fd_set *e) {
+  for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+    if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e)))) continue;
+    struct ds_sock *s = ds_sock_of(fd);
+    int path = s ? ds_path_of(s) : DS_KERNEL;
+    if (path == DS_VCL || path == DS_BOTH) return 1;
+  }
+  return 0;
+}
+
+/* select() over poll(); the timeout is not updated with the time left (POSIX allows it). */
+static int ds_select_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, int timeout,
+                          const sigset_t *mask) {
+  struct pollfd *p = calloc((size_t)(nfds > 0 ? nfds : 1), sizeof *p);
+  if (!p) {
+    errno = ENOMEM;
+    return -1;
+  }
+  nfds_t n = 0;
+  for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+    short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) | (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+                       (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+    if (ev) p[n++] = (struct pollfd){.fd = fd, .events = ev};
+  }
+  int rc = ds_poll_translated(p, n, timeout, mask);
+  if (rc == -2) {
+    sigset_t old;
+    if (mask) pthread_sigmask(SIG_SETMASK, mask, &old);
+    rc = LIBC(poll)(p, n, timeout);
+    if (mask) pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  if (rc >= 0) {
+    for (nfds_t i = 0; i < n; i++) {
+      if (p[i].revents & POLLNVAL) {
+        free(p);
+        errno = EBADF;
+        return -1;
+      }
+    }
+    if (r) FD_ZERO(r);
+    if (w) FD_ZERO(w);
+    if (e) FD_ZERO(e);
+    rc = 0;
+    for (nfds_t i = 0; i < n; i++) {
+      short re = p[i].revents, ev = p[i].events;
+      if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) FD_SET(p[i].fd, r), rc++;
+      if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) FD_SET(p[i].fd, w), rc++;
+      if ((ev & POLLPRI) && (re & POLLPRI)) FD_SET(p[i].fd, e), rc++;
+    }
+  }
+  int saved = errno;
+  free(p);
+  errno = saved;
+  return rc;
+}
+
+DS_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+  if (DS_LIKELY(!ds_select_any_moved(nfds, r, w, e))) return LIBC(select)(nfds, r, w, e, tv);
+  int ms = tv ? (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000) : -1;
+  return ds_select_poll(nfds, r, w, e, ms, NULL);
+}
+
+DS_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
+                      const sigset_t *m) {
+  if (DS_LIKELY(!ds_select_any_moved(nfds, r, w, e))) return LIBC(pselect)(nfds, r, w, e, t, m);
+  return ds_select_poll(nfds, r, w, e, ds_ms_from_ts(t), m);
+}
+
+/* ---- epoll ---- */
+
+static int ds_track_epoll(int epfd) {
+  if (epfd < 0 || !ds_config()->vcl_enabled) return epfd;
+  ds_lock();
+  struct ds_entry *e = ds_entry_make(epfd);
+  struct ds_epoll *ep = e ? ds_epoll_new() : NULL;
+  if (ep) atomic_store_explicit(&e->ep, ep, memory_order_release);
+  ds_unlock();
+  return epfd;
+}
+
+DS_EXPORT int epoll_create1(int flags) { return ds_track_epoll(LIBC(epoll_create1)(flags)); }
+
+DS_EXPORT int epoll_create(int size) {
+  if (size <= 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return epoll_create1(0);
+}
+
+int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
+  int shadow = atomic_load(&ep->shadow);
+  if (shadow >= 0) return shadow;
+  shadow = VCL(epoll_create1)(EPOLL_CLOEXEC);
+  if (shadow < 0) return -1;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = DS_NESTED_MARK};
+  if (VCL(epoll_ctl)(shadow, EPOLL_CTL_ADD, epfd, &ev) != 0) {
+    int saved = errno;
+    VCL(close)(shadow);
+    errno = saved;
+    return -1;
+  }
+  atomic_store_explicit(&ep->shadow, shadow, memory_order_release);
+  DS_DEBUG("epoll fd %d: VCL-side epoll created for moved sockets", epfd);
+  return shadow;
+}
+
+/* Keeps a pending socket's registrations so they can follow it to the VCL side. */
+static void ds_track_reg(struct ds_sock *s, int epfd, struct ds_epoll *ep, int fd, int op,
+                         const struct epoll_event *ev) {
+  int i = 0;
+  while (i < s->nregs && !(s->regs[i].epfd == epfd && s->regs[i].fd == fd &&
+                           s->regs[i].epoll_id == ep->id))
+    i++;
+  if (op == EPOLL_CTL_DEL && i < s->nregs) {
+    s->regs[i] = s->regs[--s->nregs];
+  } else if (op == EPOLL_CTL_MOD && i < s->nregs && ev) {
+    s->regs[i].ev = *ev;
+  } else if (op == EPOLL_CTL_ADD && ev) {
+    if (s->nregs == s->capregs) {
+      int cap = s->capregs ? 2 * s->capregs : 2;
+      struct ds_reg *r = realloc(s->regs, (size_t)cap * sizeof *r);
+      if (!r) return;
+      s->regs = r;
+      s->capregs = cap;
+    }
+    s->regs[s->nregs++] = (struct ds_reg){.epfd = epfd, .fd = fd, .epoll_id = ep->id, .ev = *ev};
+  }
+}
+
+DS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+  struct ds_sock *s = ds_sock_of(fd);
+  int path = s ? ds_path_of(s) : DS_KERNEL;
+  if (DS_LIKELY(path == DS_KERNEL)) return LIBC(epoll_ctl)(epfd, op, fd, ev);
+  struct ds_epoll *ep = ds_epoll_of(epfd);
+  if (!ep) return LIBC(epoll_ctl)(epfd, op, fd, ev); /* an epoll we never saw created */
+  ds_lock();
+  path = ds_path_of(s);
+  if (path == DS_PENDING) {
+    int rc = LIBC(epoll_ctl)(epfd, op, fd, ev);
+    if (rc == 0) ds_track_reg(s, epfd, ep, fd, op, ev);
+    ds_unlock();
+    return rc;
+  }
+  int shadow = ds_epoll_shadow(epfd, ep);
+  ds_unlock();
+  if (shadow < 0) return -1;
+  if (path == DS_BOTH && LIBC(epoll_ctl)(epfd, op, fd, ev) != 0) return -1;
+  return VCL(epoll_ctl)(shadow, op, atomic_load(&s->vfd), ev);
+}
+
+/* Waits on the shadow when there is one; -2 when there is none (the caller uses libc). */
+static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int timeout,
+                                const sigset_t *mask) {
+  struct ds_epoll *ep = ds_epoll_of(epfd);
+  int shadow = ep ? atomic_load_explicit(&ep->shadow, memory_order_acquire) : -1;
+  if (DS_LIKELY(shadow < 0)) return -2;
+  long long deadline = timeout > 0 ? ds_now_ms() + timeout : 0;
+  for (;;) {
+    int n = VCL(epoll_pwait)(shadow, evs, max, timeout, mask);
+    if (n <= 0) return n;
+    int m = 0, nested = 0;
+    for (int i = 0; i < n; i++) {
+      if (evs[i].data.u64 == DS_NESTED_MARK)
+        nested = 1;
+      else
+        evs[m++] = evs[i];
+    }
+    if (nested && m < max) {
+      int k = LIBC(epoll_wait)(epfd, evs + m, max - m, 0);
+      if (k > 0) m += k;
+    }
+    if (m > 0 || timeout == 0) return m;
+    if (timeout > 0 && (timeout = (int)(deadline - ds_now_ms())) <= 0) return 0;
+  }
+}
+
+DS_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout) {
+  int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, NULL);
+  return rc == -2 ? LIBC(epoll_wait)(epfd, evs, max, timeout) : rc;
+}
+
+DS_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
+                          const sigset_t *m) {
+  int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, m);
+  return rc == -2 ? LIBC(epoll_pwait)(epfd, evs, max, timeout, m) : rc;
+}
+
+DS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
+                           const sigset_t *m) {
+  int rc = ds_epoll_wait_shadow(epfd, evs, max, ds_ms_from_ts(t), m);
+  if (rc != -2) return rc;
+  if (!LIBC(epoll_pwait2)) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return LIBC(epoll_pwait2)(epfd, evs, max, t, m);
+}

@@ -1,0 +1,200 @@
+/* Internal interfaces of libvcl_dualstack.so: the fd table, the rules, and the two
+ * symbol sets every wrapper forwards to (the kernel's libc and the "VCL" side, which is
+ * stock LDP in production and libc again in CI). */
+#ifndef DUALSTACK_H
+#define DUALSTACK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#define DS_EXPORT __attribute__((visibility("default")))
+#define DS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define DS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* App-visible fds are kernel fds below this bound; LDP's own fds start at 2^LDP_SID_BIT
+ * (2^20 as the injector configures it), so an fd at or above it is never ours. */
+#define DS_MAX_FD (1 << 20)
+
+/* Where a socket's traffic goes. */
+enum ds_path {
+  DS_PENDING = 0, /* created, no address named yet: lives on the kernel, options recorded */
+  DS_KERNEL = 1,  /* decided: the app's fd is the socket */
+  DS_VCL = 2,     /* moved: every call is forwarded to vfd on the VCL side */
+  DS_BOTH = 3,    /* wildcard listener on both stacks: the app's fd and vfd */
+};
+
+/* A setsockopt() made before the decision, replayed on the VCL socket. */
+struct ds_opt {
+  struct ds_opt *next;
+  int level, name;
+  socklen_t len;
+  unsigned char val[];
+};
+
+/* An epoll registration made before the decision, moved with the socket. */
+struct ds_reg {
+  int epfd;
+  int fd;
+  uint64_t epoll_id; /* tells a reused epfd number from the one registered with */
+  struct epoll_event ev;
+};
+
+/* One socket; shared by the app fds that dup() made of it. Never unmapped: readers
+ * load path/vfd without the lock, so a racing close cannot make them touch freed memory. */
+struct ds_sock {
+  _Atomic int path;
+  _Atomic int vfd;
+  int refs; /* app fds naming it (under ds_lock) */
+  int domain, type, protocol;
+  int app_nonblock; /* O_NONBLOCK as the app believes it is set */
+  struct ds_opt *opts;
+  struct ds_reg *regs;
+  int nregs, capregs;
+  struct sockaddr_storage bound; /* a deferred wildcard port-0 bind */
+  socklen_t bound_len;
+  struct ds_sock *next_free;
+};
+
+/* One epoll instance the app created (always a kernel epoll fd). */
+struct ds_epoll {
+  int refs;
+  uint64_t id;
+  _Atomic int shadow; /* VCL-side epoll holding the moved sockets and this epfd; -1 if none */
+  struct ds_epoll *next_free;
+};
+
+struct ds_entry {
+  _Atomic(struct ds_sock *) sock;
+  _Atomic(struct ds_epoll *) ep;
+};
+
+/* ---- symbols (ds_syms.c) ---- */
+struct ds_fns {
+  int (*socket)(int, int, int);
+  int (*bind)(int, const struct sockaddr *, socklen_t);
+  int (*connect)(int, const struct sockaddr *, socklen_t);
+  int (*listen)(int, int);
+  int (*accept4)(int, struct sockaddr *, socklen_t *, int);
+  int (*close)(int);
+  int (*shutdown)(int, int);
+  ssize_t (*read)(int, void *, size_t);
+  ssize_t (*write)(int, const void *, size_t);
+  ssize_t (*readv)(int, const struct iovec *, int);
+  ssize_t (*writev)(int, const struct iovec *, int);
+  ssize_t (*recv)(int, void *, size_t, int);
+  ssize_t (*send)(int, const void *, size_t, int);
+  ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+  ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+  ssize_t (*recvmsg)(int, struct msghdr *, int);
+  ssize_t (*sendmsg)(int, const struct msghdr *, int);
+  int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
+  int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+  ssize_t (*sendfile)(int, int, off_t *, size_t);
+  int (*getsockopt)(int, int, int, void *, socklen_t *);
+  int (*setsockopt)(int, int, int, const void *, socklen_t);
+  int (*getsockname)(int, struct sockaddr *, socklen_t *);
+  int (*getpeername)(int, struct sockaddr *, socklen_t *);
+  int (*fcntl)(int, int, ...);
+  int (*ioctl)(int, unsigned long, ...);
+  int (*poll)(struct pollfd *, nfds_t, int);
+  int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+  int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+  int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                 const sigset_t *);
+  int (*epoll_create1)(int);
+  int (*epoll_ctl)(int, int, int, struct epoll_event *);
+  int (*epoll_wait)(int, struct epoll_event *, int, int);
+  int (*epoll_pwait)(int, struct epoll_event *, int, int, const sigset_t *);
+  int (*epoll_pwait2)(int, struct epoll_event *, int, const struct timespec *,
+                      const sigset_t *);
+  int (*dup)(int);
+  int (*dup2)(int, int);
+  int (*dup3)(int, int, int);
+};
+
+extern struct ds_fns ds_libc_fns, ds_vcl_fns;
+extern atomic_int ds_libc_ready, ds_vcl_ready;
+const struct ds_fns *ds_libc_load(void);
+const struct ds_fns *ds_vcl_load(void);
+/* The kernel (libc) side: resolved on first use, since VCL calls us before our constructor. */
+#define LIBC(name)                                                                        \
+  (DS_LIKELY(atomic_load_explicit(&ds_libc_ready, memory_order_acquire)) ? ds_libc_fns.name \
+                                                                          : ds_libc_load()->name)
+/* The VCL side; only called once ds_vcl_available() said yes. */
+#define VCL(name)                                                                         \
+  (DS_LIKELY(atomic_load_explicit(&ds_vcl_ready, memory_order_acquire)) ? ds_vcl_fns.name \
+                                                                         : ds_vcl_load()->name)
+/* Loads the VCL side if needed (lazy LDP); 0 if the VCL path cannot be used. */
+int ds_vcl_available(void);
+
+void ds_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define DS_DEBUG(...)                           \
+  do {                                          \
+    if (DS_UNLIKELY(ds_config()->debug)) ds_log(__VA_ARGS__); \
+  } while (0)
+
+/* ---- rules (ds_rules.c) ---- */
+struct ds_config {
+  int vcl_enabled;  /* 0 after a malformed rule */
+  int debug;        /* VCL_DUALSTACK_DEBUG=1 */
+  int listen_both;  /* VCL_KERNEL_LISTEN=both */
+  int test_mode;    /* VCL_DUALSTACK_TEST=1: loopback may move, wildcard split (CI only) */
+  const char *ldp_path; /* VCL_DUALSTACK_LDP: load LDP lazily from here */
+};
+const struct ds_config *ds_config(void);
+/* Decides the path for a socket naming sa; writes a short reason. */
+enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int is_bind, char *why,
+                       size_t whylen);
+int ds_is_wildcard(const struct sockaddr *sa);
+uint16_t ds_port(const struct sockaddr *sa);
+void ds_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* ---- fd table (ds_table.c) ---- */
+void ds_lock(void);
+void ds_unlock(void);
+struct ds_entry *ds_entry_get(int fd);   /* NULL if never used; lock-free */
+struct ds_entry *ds_entry_make(int fd);  /* under ds_lock; NULL on ENOMEM/out of range */
+struct ds_sock *ds_sock_new(int domain, int type, int protocol);
+void ds_sock_release(struct ds_sock *s); /* under ds_lock: drops one app fd */
+struct ds_epoll *ds_epoll_new(void);
+void ds_epoll_release(struct ds_epoll *ep);
+void ds_sock_forget_pending(struct ds_sock *s);
+
+static inline struct ds_sock *ds_sock_of(int fd) {
+  struct ds_entry *e = ds_entry_get(fd);
+  return e ? atomic_load_explicit(&e->sock, memory_order_acquire) : NULL;
+}
+static inline struct ds_epoll *ds_epoll_of(int fd) {
+  struct ds_entry *e = ds_entry_get(fd);
+  return e ? atomic_load_explicit(&e->ep, memory_order_acquire) : NULL;
+}
+static inline int ds_path_of(struct ds_sock *s) {
+  return atomic_load_explicit(&s->path, memory_order_acquire);
+}
+/* The VCL fd behind an app fd if it was moved, else -1: the hot path of every wrapper. */
+static inline int ds_moved_fd(int fd) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (DS_LIKELY(!s) || ds_path_of(s) != DS_VCL) return -1;
+  return atomic_load_explicit(&s->vfd, memory_order_relaxed);
+}
+
+/* ---- decision and move (ds_socket.c) ---- */
+/* Settles a pending socket for an address the app names; returns the resulting path. */
+int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len, int is_bind,
+              const char *call);
+
+/* ---- epoll (ds_wait.c) ---- */
+int ds_epoll_shadow(int epfd, struct ds_epoll *ep); /* under ds_lock */
+
+#endif

@@ -1,0 +1,540 @@
+/* Exercises every call libvcl_dualstack.so intercepts, one scenario per run:
+ *   dualstack_test <scenario>
+ * Run under LD_PRELOAD with VCL_DUALSTACK_TEST=1 VCL_KERNEL_CIDRS=127.0.0.1/32, so that
+ * 127.0.0.1 (and ::ffff:127.0.0.1) stays on the kernel while 127.0.0.2 and ::1 move; each
+ * socket's path is checked through vcl_dualstack_path(). Prints "ok <scenario>" on success. */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+enum { P_NONE = -1, P_PENDING, P_KERNEL, P_VCL, P_BOTH };
+#define KERNEL_ADDR "127.0.0.1"
+#define MOVED_ADDR "127.0.0.2"
+
+#define CHECK(c)                                                                  \
+  do {                                                                            \
+    if (!(c)) {                                                                   \
+      fprintf(stderr, "FAIL %s:%d: %s (errno %d: %s)\n", __FILE__, __LINE__, #c, \
+              errno, strerror(errno));                                            \
+      exit(1);                                                                    \
+    }                                                                             \
+  } while (0)
+
+static int (*path_of)(int);
+
+static void expect_path(int fd, int want) {
+  int got = path_of(fd);
+  if (got != want) {
+    fprintf(stderr, "FAIL: fd %d path %d, expected %d\n", fd, got, want);
+    exit(1);
+  }
+}
+
+static socklen_t make_addr(struct sockaddr_storage *ss, const char *host, int port) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(host, ':')) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    CHECK(inet_pton(AF_INET6, host, &a->sin6_addr) == 1);
+    return sizeof *a;
+  }
+  struct sockaddr_in *a = (struct sockaddr_in *)ss;
+  a->sin_family = AF_INET;
+  a->sin_port = htons((uint16_t)port);
+  CHECK(inet_pton(AF_INET, host, &a->sin_addr) == 1);
+  return sizeof *a;
+}
+
+static int port_of(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof ss;
+  CHECK(getsockname(fd, (struct sockaddr *)&ss, &l) == 0);
+  return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                       : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* ---- an echo server in a thread: accepts n connections, echoes each until EOF ---- */
+struct server {
+  int fd, n;
+  pthread_t t;
+};
+
+static void *serve(void *arg) {
+  struct server *s = arg;
+  for (int i = 0; i < s->n; i++) {
+    int c = accept(s->fd, NULL, NULL);
+    CHECK(c >= 0);
+    CHECK(c < (1 << 20)); /* the app only ever sees kernel-range fds */
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(c, buf, sizeof buf)) > 0) CHECK(write(c, buf, (size_t)r) == r);
+    CHECK(close(c) == 0);
+  }
+  return NULL;
+}
+
+static int start_server(struct server *s, const char *host, int n, int want_path) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, host, 0);
+  s->fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  CHECK(s->fd >= 0);
+  int one = 1;
+  CHECK(setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+  CHECK(bind(s->fd, (struct sockaddr *)&ss, l) == 0);
+  CHECK(listen(s->fd, 16) == 0);
+  expect_path(s->fd, want_path);
+  s->n = n;
+  CHECK(pthread_create(&s->t, NULL, serve, s) == 0);
+  return port_of(s->fd);
+}
+
+static void stop_server(struct server *s) {
+  CHECK(pthread_join(s->t, NULL) == 0);
+  CHECK(close(s->fd) == 0);
+}
+
+static void echo_check(int fd, const char *msg) {
+  size_t n = strlen(msg);
+  char buf[256] = {0};
+  CHECK(send(fd, msg, n, 0) == (ssize_t)n);
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = recv(fd, buf + got, n - got, 0);
+    CHECK(r > 0);
+    got += (size_t)r;
+  }
+  CHECK(memcmp(buf, msg, n) == 0);
+}
+
+static int connect_to(const char *host, int port, int want_path) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, host, port);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(fd >= 0);
+  expect_path(fd, P_PENDING);
+  CHECK(connect(fd, (struct sockaddr *)&ss, l) == 0);
+  expect_path(fd, want_path);
+  return fd;
+}
+
+/* Blocking connect to a kernel and a moved destination, with a both-sides echo. */
+static void t_tcp_blocking(void) {
+  const char *hosts[] = {KERNEL_ADDR, MOVED_ADDR};
+  int paths[] = {P_KERNEL, P_VCL};
+  for (int i = 0; i < 2; i++) {
+    struct server s;
+    int port = start_server(&s, hosts[i], 1, paths[i]);
+    int fd = connect_to(hosts[i], port, paths[i]);
+    echo_check(fd, "hello over tcp");
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    CHECK(getpeername(fd, (struct sockaddr *)&peer, &pl) == 0);
+    CHECK(ntohs(((struct sockaddr_in *)&peer)->sin_port) == port);
+    CHECK(shutdown(fd, SHUT_WR) == 0);
+    char c;
+    CHECK(read(fd, &c, 1) == 0); /* the server saw EOF and closed */
+    CHECK(close(fd) == 0);
+    stop_server(&s);
+  }
+}
+
+/* Options set before connect are replayed on the moved socket. */
+static void t_sockopt(void) {
+  struct server s;
+  int port = start_server(&s, MOVED_ADDR, 1, P_VCL);
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, MOVED_ADDR, port);
+  int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, v = 0;
+  socklen_t vl = sizeof v;
+  CHECK(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);
+  CHECK(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) == 0);
+  CHECK(connect(fd, (struct sockaddr *)&ss, l) == 0);
+  expect_path(fd, P_VCL);
+  CHECK(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) == 0 && v == 1);
+  vl = sizeof v;
+  CHECK(getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) == 0 && v == 1);
+  echo_check(fd, "options");
+  close(fd);
+  stop_server(&s);
+}
+
+/* Non-blocking connect (fcntl and ioctl FIONBIO), completion seen through poll. */
+static void t_tcp_nonblocking(void) {
+  const char *hosts[] = {KERNEL_ADDR, MOVED_ADDR};
+  int paths[] = {P_KERNEL, P_VCL};
+  for (int i = 0; i < 2; i++) {
+    struct server s;
+    int port = start_server(&s, hosts[i], 1, paths[i]);
+    struct sockaddr_storage ss;
+    socklen_t l = make_addr(&ss, hosts[i], port);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+    if (i == 0)
+      CHECK(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0);
+    else
+      CHECK(ioctl(fd, FIONBIO, &on) == 0);
+    int rc = connect(fd, (struct sockaddr *)&ss, l);
+    CHECK(rc == 0 || errno == EINPROGRESS);
+    expect_path(fd, paths[i]);
+    CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    CHECK(poll(&p, 1, -1) == 1 && (p.revents & POLLOUT));
+    int err = -1;
+    socklen_t el = sizeof err;
+    CHECK(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) == 0 && err == 0);
+    char buf[8];
+    CHECK(recv(fd, buf, sizeof buf, 0) == -1 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    CHECK(send(fd, "nb", 2, 0) == 2);
+    p.events = POLLIN;
+    CHECK(poll(&p, 1, -1) == 1 && (p.revents & POLLIN));
+    CHECK(recv(fd, buf, sizeof buf, 0) == 2 && memcmp(buf, "nb", 2) == 0);
+    close(fd);
+    stop_server(&s);
+  }
+}
+
+/* A socket registered in epoll before connect keeps its registration (events and data)
+ * after it moved; a kernel socket in the same epoll keeps working beside it. */
+static void t_epoll(void) {
+  struct server sk, sv;
+  int pk = start_server(&sk, KERNEL_ADDR, 1, P_KERNEL);
+  int pv = start_server(&sv, MOVED_ADDR, 1, P_VCL);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  CHECK(ep >= 0);
+  int fds[2];
+  const char *hosts[] = {KERNEL_ADDR, MOVED_ADDR};
+  int ports[] = {pk, pv};
+  for (int i = 0; i < 2; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 1000 + (uint64_t)i};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) == 0);
+    struct sockaddr_storage ss;
+    socklen_t l = make_addr(&ss, hosts[i], ports[i]);
+    int rc = connect(fds[i], (struct sockaddr *)&ss, l);
+    CHECK(rc == 0 || errno == EINPROGRESS);
+  }
+  expect_path(fds[0], P_KERNEL);
+  expect_path(fds[1], P_VCL);
+  int seen = 0;
+  struct epoll_event evs[4];
+  while (seen != 3) {
+    int n = epoll_wait(ep, evs, 4, -1);
+    CHECK(n > 0);
+    for (int j = 0; j < n; j++) {
+      CHECK(evs[j].data.u64 == 1000 || evs[j].data.u64 == 1001);
+      CHECK(evs[j].events & EPOLLOUT);
+      seen |= 1 << (evs[j].data.u64 - 1000);
+    }
+  }
+  for (int i = 0; i < 2; i++) {
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 2000 + (uint64_t)i};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_MOD, fds[i], &ev) == 0);
+    CHECK(send(fds[i], "ep", 2, 0) == 2);
+  }
+  seen = 0;
+  while (seen != 3) {
+    int n = epoll_pwait(ep, evs, 1, -1, NULL); /* one at a time: both sides must surface */
+    CHECK(n == 1 && (evs[0].events & EPOLLIN));
+    int i = (int)(evs[0].data.u64 - 2000);
+    CHECK(i == 0 || i == 1);
+    char buf[4];
+    CHECK(recv(fds[i], buf, sizeof buf, 0) == 2);
+    seen |= 1 << i;
+  }
+  for (int i = 0; i < 2; i++) {
+    CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL) == 0);
+    close(fds[i]);
+  }
+  CHECK(epoll_wait(ep, evs, 4, 0) == 0);
+  close(ep);
+  stop_server(&sk);
+  stop_server(&sv);
+}
+
+/* select() and pselect() over one kernel and one moved socket. */
+static void t_select(void) {
+  struct server sk, sv;
+  int fk = connect_to(KERNEL_ADDR, start_server(&sk, KERNEL_ADDR, 1, P_KERNEL), P_KERNEL);
+  int fv = connect_to(MOVED_ADDR, start_server(&sv, MOVED_ADDR, 1, P_VCL), P_VCL);
+  fd_set r;
+  struct timeval tv = {0, 0};
+  FD_ZERO(&r);
+  FD_SET(fk, &r);
+  FD_SET(fv, &r);
+  int max = (fk > fv ? fk : fv) + 1;
+  CHECK(select(max, &r, NULL, NULL, &tv) == 0); /* nothing to read yet */
+  CHECK(send(fv, "s", 1, 0) == 1);
+  FD_ZERO(&r);
+  FD_SET(fk, &r);
+  FD_SET(fv, &r);
+  CHECK(select(max, &r, NULL, NULL, NULL) == 1 && FD_ISSET(fv, &r) && !FD_ISSET(fk, &r));
+  char c;
+  CHECK(recv(fv, &c, 1, 0) == 1);
+  CHECK(send(fk, "k", 1, 0) == 1);
+  fd_set w;
+  FD_ZERO(&r);
+  FD_ZERO(&w);
+  FD_SET(fk, &r);
+  FD_SET(fv, &r);
+  FD_SET(fv, &w);
+  sigset_t none;
+  sigemptyset(&none);
+  int n = pselect(max, &r, &w, NULL, NULL, &none);
+  CHECK(n >= 2 && FD_ISSET(fv, &w) && FD_ISSET(fk, &r));
+  CHECK(recv(fk, &c, 1, 0) == 1);
+  struct pollfd p[2] = {{.fd = fk, .events = POLLIN}, {.fd = fv, .events = POLLIN}};
+  struct timespec zero = {0, 0};
+  CHECK(ppoll(p, 2, &zero, &none) == 0);
+  close(fk);
+  close(fv);
+  stop_server(&sk);
+  stop_server(&sv);
+}
+
+/* dup, dup2, dup3 and F_DUPFD of a moved socket: every copy reaches the VCL side; the
+ * connection ends only when the last copy closes. dup2 over a moved fd releases it. */
+static void t_dup(void) {
+  struct server s;
+  int fd = connect_to(MOVED_ADDR, start_server(&s, MOVED_ADDR, 1, P_VCL), P_VCL);
+  int d1 = dup(fd), d2 = fcntl(fd, F_DUPFD_CLOEXEC, 100), d3 = dup3(fd, 200, O_CLOEXEC);
+  CHECK(d1 >= 0 && d2 >= 100 && d3 == 200);
+  CHECK(dup2(fd, 150) == 150);
+  expect_path(150, P_VCL);
+  expect_path(d2, P_VCL);
+  CHECK(fcntl(d2, F_GETFD) & FD_CLOEXEC);
+  CHECK(close(fd) == 0);
+  echo_check(d1, "via dup");
+  echo_check(150, "via dup2");
+  int other = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(dup2(other, d2) == d2); /* d2 now names a fresh pending socket */
+  expect_path(d2, P_PENDING);
+  echo_check(d3, "via dup3");
+  CHECK(dup2(-1, d3) == -1 && errno == EBADF);
+  expect_path(d3, P_VCL); /* a failed dup2 leaves the target alone */
+  close(d1);
+  close(d3);
+  close(150);
+  close(d2);
+  close(other);
+  stop_server(&s);
+}
+
+/* A moved socket keeps working in a forked child, and in the parent after the child exits. */
+static void t_fork(void) {
+  struct server s;
+  int fd = connect_to(MOVED_ADDR, start_server(&s, MOVED_ADDR, 1, P_VCL), P_VCL);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    expect_path(fd, P_VCL);
+    echo_check(fd, "from the child");
+    int k = socket(AF_INET, SOCK_STREAM, 0); /* the table works after fork */
+    CHECK(k >= 0);
+    expect_path(k, P_PENDING);
+    _exit(0);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  echo_check(fd, "from the parent");
+  close(fd);
+  stop_server(&s);
+}
+
+/* Eight threads, each opening, moving or not, and closing sockets concurrently. */
+#define THREADS 8
+#define ROUNDS 40
+static int thread_ports[2];
+static void *worker(void *arg) {
+  long id = (long)arg;
+  for (int r = 0; r < ROUNDS; r++) {
+    int moved = (int)((id + r) % 2);
+    int fd = connect_to(moved ? MOVED_ADDR : KERNEL_ADDR, thread_ports[moved],
+                        moved ? P_VCL : P_KERNEL);
+    char msg[32];
+    snprintf(msg, sizeof msg, "t%ld r%d", id, r);
+    echo_check(fd, msg);
+    close(fd);
+  }
+  return NULL;
+}
+static void t_threads(void) {
+  struct server sk, sv;
+  thread_ports[0] = start_server(&sk, KERNEL_ADDR, THREADS * ROUNDS / 2, P_KERNEL);
+  thread_ports[1] = start_server(&sv, MOVED_ADDR, THREADS * ROUNDS / 2, P_VCL);
+  pthread_t t[THREADS];
+  for (long i = 0; i < THREADS; i++) CHECK(pthread_create(&t[i], NULL, worker, (void *)i) == 0);
+  for (int i = 0; i < THREADS; i++) CHECK(pthread_join(t[i], NULL) == 0);
+  stop_server(&sk);
+  stop_server(&sv);
+}
+
+/* UDP: the first sendto decides; recvfrom, sendmsg/recvmsg and sendmmsg/recvmmsg follow. */
+static void t_udp(void) {
+  const char *hosts[] = {KERNEL_ADDR, MOVED_ADDR};
+  int paths[] = {P_KERNEL, P_VCL};
+  for (int i = 0; i < 2; i++) {
+    struct sockaddr_storage ss, from;
+    socklen_t l = make_addr(&ss, hosts[i], 0), fl = sizeof from;
+    int srv = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(bind(srv, (struct sockaddr *)&ss, l) == 0);
+    expect_path(srv, paths[i]);
+    l = make_addr(&ss, hosts[i], port_of(srv));
+    int cli = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(sendto(cli, "d1", 2, 0, (struct sockaddr *)&ss, l) == 2);
+    expect_path(cli, paths[i]);
+    char buf[16];
+    CHECK(recvfrom(srv, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl) == 2);
+    CHECK(sendto(srv, "r1", 2, 0, (struct sockaddr *)&from, fl) == 2);
+    CHECK(recv(cli, buf, sizeof buf, 0) == 2 && memcmp(buf, "r1", 2) == 0);
+    struct iovec iov = {.iov_base = "d2", .iov_len = 2};
+    struct msghdr m = {.msg_name = &ss, .msg_namelen = l, .msg_iov = &iov, .msg_iovlen = 1};
+    CHECK(sendmsg(cli, &m, 0) == 2);
+    char rb[16];
+    struct iovec riov = {.iov_base = rb, .iov_len = sizeof rb};
+    struct msghdr rm = {.msg_iov = &riov, .msg_iovlen = 1};
+    CHECK(recvmsg(srv, &rm, 0) == 2 && memcmp(rb, "d2", 2) == 0);
+    struct mmsghdr mm[2] = {{.msg_hdr = m}, {.msg_hdr = m}};
+    CHECK(sendmmsg(cli, mm, 2, 0) == 2);
+    struct mmsghdr rmm[2] = {{.msg_hdr = rm}, {.msg_hdr = rm}};
+    int got = 0;
+    while (got < 2) {
+      int n = recvmmsg(srv, rmm + got, (unsigned)(2 - got), 0, NULL);
+      CHECK(n > 0);
+      got += n;
+    }
+    close(cli);
+    close(srv);
+  }
+}
+
+/* IPv6: ::1 moves (test rules), a v4-mapped kernel address stays on the kernel. */
+static void t_ipv6(void) {
+  struct server s;
+  int port = start_server(&s, "::1", 1, P_VCL);
+  int fd = connect_to("::1", port, P_VCL);
+  echo_check(fd, "over ipv6");
+  close(fd);
+  stop_server(&s);
+  port = start_server(&s, KERNEL_ADDR, 1, P_KERNEL);
+  fd = connect_to("::ffff:127.0.0.1", port, P_KERNEL);
+  echo_check(fd, "v4-mapped");
+  close(fd);
+  stop_server(&s);
+}
+
+/* readv/writev and sendfile on a moved socket. */
+static void t_vectors(void) {
+  struct server s;
+  int fd = connect_to(MOVED_ADDR, start_server(&s, MOVED_ADDR, 1, P_VCL), P_VCL);
+  struct iovec w[2] = {{.iov_base = "ab", .iov_len = 2}, {.iov_base = "cd", .iov_len = 2}};
+  CHECK(writev(fd, w, 2) == 4);
+  char got4[4];
+  size_t got = 0;
+  while (got < 4) {
+    struct iovec r = {.iov_base = got4 + got, .iov_len = 4 - got};
+    ssize_t n = readv(fd, &r, 1);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK(memcmp(got4, "abcd", 4) == 0);
+  char tmpl[] = "/tmp/dualstack-XXXXXX";
+  int file = mkstemp(tmpl);
+  CHECK(file >= 0 && write(file, "filedata", 8) == 8);
+  unlink(tmpl);
+  off_t off = 0;
+  CHECK(sendfile(fd, file, &off, 8) == 8);
+  char buf[8];
+  got = 0;
+  while (got < 8) {
+    ssize_t n = read(fd, buf + got, 8 - got);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK(memcmp(buf, "filedata", 8) == 0);
+  close(file);
+  close(fd);
+  stop_server(&s);
+}
+
+/* VCL_KERNEL_LISTEN=both: a wildcard listener accepts from both stacks, through blocking
+ * accept and through epoll. In test mode the VCL side listens on 127.0.0.2. */
+static void t_listen_both(void) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, "0.0.0.0", 0);
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(bind(srv, (struct sockaddr *)&ss, l) == 0);
+  CHECK(listen(srv, 8) == 0);
+  expect_path(srv, P_BOTH);
+  CHECK(!(fcntl(srv, F_GETFL) & O_NONBLOCK)); /* the app still sees a blocking listener */
+  int port = port_of(srv);
+  int ck = connect_to(KERNEL_ADDR, port, P_KERNEL);
+  int a1 = accept(srv, NULL, NULL);
+  CHECK(a1 >= 0);
+  expect_path(a1, P_NONE); /* accepted on the kernel: a plain kernel fd */
+  int cv = connect_to(MOVED_ADDR, port, P_VCL);
+  int ep = epoll_create1(0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = srv};
+  CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev) == 0);
+  CHECK(epoll_wait(ep, &ev, 1, -1) == 1 && ev.data.fd == srv);
+  int a2 = accept4(srv, NULL, NULL, SOCK_NONBLOCK);
+  CHECK(a2 >= 0);
+  expect_path(a2, P_VCL);
+  CHECK(fcntl(a2, F_GETFL) & O_NONBLOCK);
+  int on = 1;
+  CHECK(ioctl(srv, FIONBIO, &on) == 0);
+  CHECK(accept(srv, NULL, NULL) == -1 && errno == EAGAIN);
+  CHECK(send(ck, "K", 1, 0) == 1 && send(cv, "V", 1, 0) == 1);
+  char c;
+  CHECK(read(a1, &c, 1) == 1 && c == 'K');
+  struct pollfd p = {.fd = a2, .events = POLLIN};
+  CHECK(poll(&p, 1, -1) == 1);
+  CHECK(read(a2, &c, 1) == 1 && c == 'V');
+  close(ep);
+  close(a1);
+  close(a2);
+  close(ck);
+  close(cv);
+  close(srv);
+}
+
+int main(int argc, char **argv) {
+  path_of = (int (*)(int))dlsym(RTLD_DEFAULT, "vcl_dualstack_path");
+  if (!path_of) {
+    fprintf(stderr, "libvcl_dualstack.so is not preloaded\n");
+    return 2;
+  }
+  static const struct {
+    const char *name;
+    void (*fn)(void);
+  } tests[] = {
+      {"tcp_blocking", t_tcp_blocking}, {"sockopt", t_sockopt}, {"tcp_nonblocking", t_tcp_nonblocking},
+      {"epoll", t_epoll},               {"select", t_select},   {"dup", t_dup},
+      {"fork", t_fork},                 {"threads", t_threads}, {"udp", t_udp},
+      {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
+  };
+  for (size_t i = 0; argc == 2 && i < sizeof tests / sizeof tests[0]; i++) {
+    if (strcmp(argv[1], tests[i].name) == 0) {
+      tests[i].fn();
+      printf("ok %s\n", argv[1]);
+      return 0;
+    }
+  }
+  fprintf(stderr, "usage: %s <scenario>\n", argv[0]);
+  return 2;
+}
