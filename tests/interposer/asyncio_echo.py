@@ -1,0 +1,57 @@
+"""Run under the interposer: an asyncio (epoll) echo server and concurrent clients.
+
+Usage: asyncio_echo.py SERVER_HOST CLIENT_HOST [CLIENT_HOST...]
+The server listens on SERVER_HOST (port 0); 5 clients per CLIENT_HOST each send 20 lines
+and read the echoes, with timeouts through asyncio.wait_for. Prints JSON with the path of
+the listener and, per client host, the paths its client sockets took (see path_probe.py for the numbers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import sys
+
+path_of = ctypes.CDLL(None).vcl_dualstack_path
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while line := await reader.readline():
+        writer.write(line)
+        await writer.drain()
+    writer.close()
+
+
+async def client(host: str, port: int, ident: int) -> int:
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+    path = path_of(writer.get_extra_info("socket").fileno())
+    for i in range(20):
+        line = f"client {ident} line {i}\n".encode()
+        writer.write(line)
+        await writer.drain()
+        echoed = await asyncio.wait_for(reader.readline(), 30)
+        assert echoed == line, (echoed, line)
+    writer.close()
+    await writer.wait_closed()
+    return int(path)
+
+
+async def main() -> None:
+    server_host, client_hosts = sys.argv[1], sys.argv[2:]
+    server = await asyncio.start_server(handle, server_host, 0)
+    sock = server.sockets[0]
+    port = sock.getsockname()[1]
+    jobs = [client(h, port, n) for n, h in enumerate(client_hosts * 5)]
+    paths = await asyncio.gather(*jobs)
+    result = {
+        "server": path_of(sock.fileno()),
+        "clients": dict(zip(client_hosts, paths[: len(client_hosts)], strict=True)),
+    }
+    server.close()
+    await server.wait_closed()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
