@@ -1,7 +1,7 @@
 """Run under the interposer: name each address, print the path each socket took (JSON list).
 
-Usage: path_probe.py udp|tcp-bind HOST:PORT...  (HOST may be an IPv6 address in brackets).
-For udp the socket sends one datagram there (nothing needs to listen); for tcp-bind it binds.
+Usage: path_probe.py udp|tcp-listen HOST:PORT...  (HOST may be an IPv6 address in brackets).
+For udp the socket sends one datagram there (nothing needs to listen); for tcp-listen it binds and listens.
 Paths: -1 not a socket of ours, 0 pending, 1 kernel, 2 vcl, 3 both.
 """
 
@@ -32,6 +32,7 @@ def main() -> None:
                 s.sendto(b"x", (host, port))
             else:
                 s.bind((host, port))
+                s.listen(1)
             paths.append(path_of(s.fileno()))
     print(json.dumps(paths))
 

@@ -1,0 +1,108 @@
+"""Lazy LDP: VCL_DUALSTACK_LDP names the library to dlopen at the first socket that moves.
+
+Covers: with libc standing in for LDP, the moved path works as when stacked; an LDP that
+cannot be loaded, or a VPP app socket that does not answer (file or abstract, from vcl.conf
+or VCL_VPP_SAPI_SOCKET), leaves the program on the kernel with one stderr line; an
+answering app socket lets the load go ahead. Loopback-only programs never load LDP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PROBE = str(Path(__file__).resolve().parent / "path_probe.py")
+TEST = {"VCL_DUALSTACK_TEST": "1", "VCL_DUALSTACK_LDP": "libc.so.6"}
+KERNEL, VCL = 1, 2
+
+
+def run_probe(build, python: str, env: dict[str, str]) -> tuple[list[int], list[str]]:
+    proc = build.run([python, PROBE, "udp", "127.0.0.2:9", "127.0.0.2:10"], env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr.splitlines()
+
+
+def test_c_program_with_libc_as_the_lazily_loaded_ldp(build) -> None:
+    env = {**build.rules, **TEST, "VCL_DUALSTACK_DEBUG": "1"}
+    for scenario in ("tcp_blocking", "epoll", "fork", "threads"):
+        proc = build.run([str(build.c_test), scenario], env)
+        assert proc.returncode == 0, proc.stderr
+        assert "loaded LDP from libc.so.6" in proc.stderr
+
+
+def test_unloadable_ldp_keeps_the_kernel_with_one_line(build, python: str) -> None:
+    paths, lines = run_probe(build, python, {**TEST, "VCL_DUALSTACK_LDP": "/nonexistent/ldp.so"})
+    assert paths == [KERNEL, KERNEL]
+    assert len(lines) == 1
+    assert "cannot load LDP" in lines[0] and "VCL path disabled" in lines[0]
+
+
+def test_loopback_only_program_never_loads_ldp(build, python: str) -> None:
+    env = {"VCL_DUALSTACK_LDP": "/nonexistent/ldp.so", "VCL_DUALSTACK_DEBUG": "1"}
+    paths, lines = run_probe(build, python, env)
+    assert paths == [KERNEL, KERNEL]
+    assert not any("LDP" in x for x in lines)
+
+
+@pytest.fixture
+def vcl_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def write_conf(directory: Path, sock: str) -> dict[str, str]:
+    conf = directory / "vcl.conf"
+    conf.write_text(f"vcl {{\n  app-socket-api {sock}\n  use-mq-eventfd\n}}\n")
+    return {"VCL_CONFIG": str(conf)}
+
+
+@pytest.fixture
+def listening_seqpacket(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "app_ns_sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.bind(str(path))
+        s.listen(4)
+        yield path
+
+
+def test_unreachable_app_socket_in_vcl_conf(build, python: str, vcl_dir: Path) -> None:
+    env = {**TEST, **write_conf(vcl_dir, str(vcl_dir / "missing"))}
+    paths, lines = run_probe(build, python, env)
+    assert paths == [KERNEL, KERNEL]
+    assert len(lines) == 1
+    assert "VPP unreachable" in lines[0] and str(vcl_dir / "missing") in lines[0]
+
+
+def test_unreachable_app_socket_from_env_wins_over_conf(
+    build, python: str, vcl_dir: Path, listening_seqpacket: Path
+) -> None:
+    env = {**TEST, **write_conf(vcl_dir, str(listening_seqpacket))}
+    env["VCL_VPP_SAPI_SOCKET"] = "abstract:vcl-dualstack-test-nobody"
+    paths, lines = run_probe(build, python, env)
+    assert paths == [KERNEL, KERNEL]
+    assert len(lines) == 1 and "VPP unreachable" in lines[0]
+
+
+def test_answering_app_socket_lets_ldp_load(
+    build, python: str, vcl_dir: Path, listening_seqpacket: Path
+) -> None:
+    env = {**TEST, **write_conf(vcl_dir, str(listening_seqpacket))}
+    paths, lines = run_probe(build, python, env)
+    assert paths == [VCL, VCL]
+    assert lines == []
+
+
+def test_answering_abstract_app_socket(build, python: str) -> None:
+    name = f"vcl-dualstack-test-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        # VPP 26.06 leaves the name's last character out of an abstract address; so do we.
+        s.bind("\0" + name[:-1])
+        s.listen(4)
+        env = {**TEST, "VCL_VPP_SAPI_SOCKET": f"abstract:{name},netns_name=ignored"}
+        paths, lines = run_probe(build, python, env)
+    assert paths == [VCL, VCL]
+    assert lines == []
