@@ -22,7 +22,7 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
     s->app_nonblock = (flags & SOCK_NONBLOCK) != 0;
     atomic_store(&s->vfd, vfd);
     atomic_store(&s->path, DS_VCL);
-    atomic_store_explicit(&e->sock, s, memory_order_release);
+    ds_entry_install(e, s, NULL);
   }
   ds_unlock();
   if (!s) {

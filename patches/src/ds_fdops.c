@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 
 /* Forgets what app fd `fd` named (a socket or an epoll); the caller closes the fd itself. */
@@ -32,8 +33,7 @@ static void ds_attach_copy(int from, int to) {
   if (dst) {
     if (s) s->refs++;
     if (ep) ep->refs++;
-    atomic_store_explicit(&dst->sock, s, memory_order_release);
-    atomic_store_explicit(&dst->ep, ep, memory_order_release);
+    ds_entry_install(dst, s, ep);
   }
   ds_unlock();
 }
@@ -41,6 +41,19 @@ static void ds_attach_copy(int from, int to) {
 DS_EXPORT int close(int fd) {
   ds_detach(fd);
   return LIBC(close)(fd);
+}
+
+/* close_range(2) (glibc >= 2.34): forget the range first, unless it only sets close-on-exec. */
+DS_EXPORT int close_range(unsigned int first, unsigned int last, int flags) {
+  if (!LIBC(close_range)) {
+    errno = ENOSYS;
+    return -1;
+  }
+  if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+    unsigned int end = last < DS_MAX_FD - 1 ? last : DS_MAX_FD - 1;
+    for (unsigned int fd = first; fd <= end && fd >= first; fd++) ds_detach((int)fd);
+  }
+  return LIBC(close_range)(first, last, flags);
 }
 
 DS_EXPORT int dup(int fd) {

@@ -20,7 +20,7 @@ DS_EXPORT int socket(int domain, int type, int protocol) {
   struct ds_sock *s = e ? ds_sock_new(domain, base, protocol) : NULL;
   if (s) {
     s->app_nonblock = (type & SOCK_NONBLOCK) != 0;
-    atomic_store_explicit(&e->sock, s, memory_order_release);
+    ds_entry_install(e, s, NULL);
   }
   ds_unlock();
   return fd; /* without room in the table the socket simply stays on the kernel */

@@ -22,7 +22,7 @@ static const char *const ds_names[] = {
     "sendmmsg", "sendfile",   "getsockopt",  "setsockopt",  "getsockname",  "getpeername",
     "fcntl",    "ioctl",      "poll",        "ppoll",       "select",       "pselect",
     "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "dup",
-    "dup2",     "dup3",
+    "dup2",     "dup3",       "close_range",
 };
 _Static_assert(sizeof(ds_names) / sizeof(ds_names[0]) == sizeof(struct ds_fns) / sizeof(void *),
                "ds_names must list every member of struct ds_fns, in order");

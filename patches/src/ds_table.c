@@ -122,6 +122,15 @@ void ds_epoll_release(struct ds_epoll *ep) {
   ds_epoll_free = ep;
 }
 
+/* Points app fd entry e at s or ep (under ds_lock). Whatever it named before is stale: the
+ * fd was closed behind our back (close_range, a raw syscall) and its number reused. */
+void ds_entry_install(struct ds_entry *e, struct ds_sock *s, struct ds_epoll *ep) {
+  struct ds_sock *old_s = atomic_exchange(&e->sock, s);
+  struct ds_epoll *old_ep = atomic_exchange(&e->ep, ep);
+  if (old_s) ds_sock_release(old_s);
+  if (old_ep) ds_epoll_release(old_ep);
+}
+
 /* Test and debug introspection: the path of an app fd (-1 if not a socket of ours). */
 DS_EXPORT int vcl_dualstack_path(int fd) {
   struct ds_sock *s = ds_sock_of(fd);

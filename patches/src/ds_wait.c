@@ -170,7 +170,7 @@ static int ds_track_epoll(int epfd) {
   ds_lock();
   struct ds_entry *e = ds_entry_make(epfd);
   struct ds_epoll *ep = e ? ds_epoll_new() : NULL;
-  if (ep) atomic_store_explicit(&e->ep, ep, memory_order_release);
+  if (ep) ds_entry_install(e, NULL, ep);
   ds_unlock();
   return epfd;
 }

@@ -121,6 +121,7 @@ struct ds_fns {
   int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);
+  int (*close_range)(unsigned int, unsigned int, int);
 };
 
 extern struct ds_fns ds_libc_fns, ds_vcl_fns;
@@ -170,6 +171,7 @@ void ds_sock_release(struct ds_sock *s); /* under ds_lock: drops one app fd */
 struct ds_epoll *ds_epoll_new(void);
 void ds_epoll_release(struct ds_epoll *ep);
 void ds_sock_forget_pending(struct ds_sock *s);
+void ds_entry_install(struct ds_entry *e, struct ds_sock *s, struct ds_epoll *ep);
 
 static inline struct ds_sock *ds_sock_of(int fd) {
   struct ds_entry *e = ds_entry_get(fd);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 enum { P_NONE = -1, P_PENDING, P_KERNEL, P_VCL, P_BOTH };
@@ -335,6 +336,24 @@ static void t_dup(void) {
   stop_server(&s);
 }
 
+/* close_range() forgets moved sockets; a reused fd number starts fresh. */
+static void t_close_range(void) {
+  struct server s;
+  int fd = connect_to(MOVED_ADDR, start_server(&s, MOVED_ADDR, 1, P_VCL), P_VCL);
+  echo_check(fd, "before close_range");
+  CHECK(close_range((unsigned)fd, (unsigned)fd, 0) == 0);
+  expect_path(fd, P_NONE);
+  int extra[64], n = 0, again;
+  while ((again = socket(AF_INET, SOCK_STREAM, 0)) != fd) { /* until the number comes back */
+    CHECK(again >= 0 && n < 64);
+    extra[n++] = again;
+  }
+  expect_path(again, P_PENDING);
+  close(again);
+  while (n > 0) close(extra[--n]);
+  stop_server(&s);
+}
+
 /* A moved socket keeps working in a forked child, and in the parent after the child exits. */
 static void t_fork(void) {
   struct server s;
@@ -527,6 +546,7 @@ int main(int argc, char **argv) {
       {"epoll", t_epoll},               {"select", t_select},   {"dup", t_dup},
       {"fork", t_fork},                 {"threads", t_threads}, {"udp", t_udp},
       {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
+      {"close_range", t_close_range},
   };
   for (size_t i = 0; argc == 2 && i < sizeof tests / sizeof tests[0]; i++) {
     if (strcmp(argv[1], tests[i].name) == 0) {

@@ -5,7 +5,7 @@ shutdown; options set before connect replayed on the moved socket; non-blocking 
 (fcntl and FIONBIO) completed through poll + SO_ERROR; epoll registered before connect
 (events and data follow the move, kernel and moved fds in one epoll, MOD/DEL); select,
 pselect and ppoll; dup/dup2/dup3/F_DUPFD; fork; 8 threads; UDP sendto/recvfrom/sendmsg/
-recvmsg/sendmmsg/recvmmsg; IPv6 and v4-mapped; readv/writev/sendfile; and the
+recvmsg/sendmmsg/recvmmsg; IPv6 and v4-mapped; readv/writev/sendfile; close_range; and the
 VCL_KERNEL_LISTEN=both listener accepting from both stacks. The program checks each
 socket's path itself; the debug log is checked here too.
 """
@@ -29,6 +29,7 @@ SCENARIOS = [
     "udp",
     "ipv6",
     "vectors",
+    "close_range",
 ]
 
 
@@ -45,7 +46,7 @@ def run_scenario(build, name: str, **env: str) -> list[str]:
 def test_scenario(build, name: str) -> None:
     log = run_scenario(build, name)
     assert any(line.endswith("-> vcl (no kernel rule)") for line in log), log
-    if name not in ("sockopt", "dup", "fork", "vectors"):
+    if name not in ("sockopt", "dup", "fork", "vectors", "close_range"):
         assert any(
             "127.0.0.1" in line and "-> kernel (in VCL_KERNEL_CIDRS)" in line for line in log
         )
