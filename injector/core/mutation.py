@@ -16,6 +16,7 @@ from injector.core.errors import InjectionError
 from injector.core.fragments import fragments_for
 from injector.core.render import PodFragments
 from injector.core.selection import Selection, is_native_sidecar, select_containers
+from injector.core.shapes import check_pod
 from injector.core.tree import clone, list_at, mapping_at
 from injector.core.undo import AFFINITY_EXPRESSION, READINESS_GATE, undo, wrapped_name
 
@@ -30,11 +31,9 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
     if not isinstance(pod, Mapping):
         raise InjectionError("the object is not a pod: expected a mapping")
     out: dict[str, Any] = clone(pod)
+    check_pod(out)
     meta = mapping_at(out, "metadata")
-    spec = out.get("spec")
-    if not isinstance(spec, dict):
-        raise InjectionError("spec: the pod has no spec")
-    _check_containers(spec)
+    spec = out["spec"]
     undo(out)
     annotations = mapping_at(meta, "annotations")
     settings = parse_settings(annotations, config)
@@ -148,22 +147,6 @@ class _Status:
         if self.warnings:
             record["warnings"] = self.warnings
         return json.dumps(record, sort_keys=True, separators=(",", ":"))
-
-
-def _check_containers(spec: dict[str, Any]) -> None:
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        raise InjectionError("spec.containers: the pod has no containers")
-    for key in ("containers", "initContainers"):
-        items = spec.get(key) or []
-        if not isinstance(items, list):
-            raise InjectionError(f"spec.{key}: expected a list")
-        for i, container in enumerate(items):
-            if not isinstance(container, dict) or not isinstance(container.get("name"), str):
-                raise InjectionError(f"spec.{key}[{i}]: a container needs a name")
-            for field in ("env", "volumeMounts"):
-                if not isinstance(container.get(field) or [], list):
-                    raise InjectionError(f"spec.{key}[{i}].{field}: expected a list")
 
 
 def _containers_named(spec: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:

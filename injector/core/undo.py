@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from injector.core import constants as c
 from injector.core.errors import InjectionError
 from injector.core.tree import drop_if_empty
@@ -23,19 +25,40 @@ READINESS_GATE = {"conditionType": c.READINESS_GATE}
 OUR_MOUNTS = (c.VOLUME_POD_DIR, c.VOLUME_LIBS)
 
 
+class _StatusShape(BaseModel):
+    """The parts of vcl.io/status that undo() relies on, type-checked before use."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    version: int
+    initContainers: list[str] = []
+    volumes: list[str] = []
+    env: dict[str, dict[str, str]] = {}
+    prefixes: dict[str, str] = {}
+    replacedEnv: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    nodeAffinity: bool = False
+    readinessGate: bool = False
+    defaultContainer: bool = False
+
+
 def read_status(annotations: dict[str, Any]) -> dict[str, Any] | None:
+    """The parsed vcl.io/status, None when absent; InjectionError when not ours."""
     raw = annotations.get(c.ANNOTATION_STATUS)
     if raw is None:
         return None
     try:
-        status = json.loads(raw) if isinstance(raw, str) else None
-    except ValueError:
-        status = None
-    if not isinstance(status, dict) or status.get("version") != c.STATUS_VERSION:
+        if not isinstance(raw, str):
+            raise ValueError("not a string")
+        # JSON mode, so that arrays validate as the tuples of replacedEnv.
+        shape = _StatusShape.model_validate_json(raw)
+        if shape.version != c.STATUS_VERSION:
+            raise ValueError(f"version {shape.version}")
+    except (ValueError, ValidationError) as exc:
         raise InjectionError(
             f"annotation {c.ANNOTATION_STATUS} is not a status written by this vcl-injector "
-            f"(version {c.STATUS_VERSION}); remove it and what it injected to re-inject the pod"
-        )
+            f"(version {c.STATUS_VERSION}): {str(exc).splitlines()[0]}; remove it and what it "
+            "injected to re-inject the pod"
+        ) from exc
+    status: dict[str, Any] = json.loads(raw)
     return status
 
 
