@@ -25,6 +25,7 @@ SCENARIOS = [
     "udp",
     "ipv6",
     "vectors",
+    "close_range",
 ]
 
 
