@@ -63,6 +63,10 @@ static int ds_parse_port(const char *tok, long *lo, long *hi) {
 /* Splits on commas and blanks; returns the first bad token's text in bad, or 0 if all parse. */
 static int ds_parse_list(const char *var, const char *value, char *bad, size_t badlen) {
   char buf[4096];
+  if (strlen(value) >= sizeof buf) {
+    snprintf(bad, badlen, "(value longer than %zu bytes)", sizeof buf - 1);
+    return -1;
+  }
   snprintf(buf, sizeof buf, "%s", value);
   char *save = NULL;
   for (char *tok = strtok_r(buf, ", \t\n", &save); tok; tok = strtok_r(NULL, ", \t\n", &save)) {
@@ -85,7 +89,8 @@ static int ds_parse_list(const char *var, const char *value, char *bad, size_t b
 
 static void ds_disable(const char *var, const char *value, const char *what) {
   cfg.vcl_enabled = 0;
-  ds_log("%s=%s: %s; VCL path disabled, every socket stays on the kernel", var, value, what);
+  ds_log("%s=%.80s%s: %s; VCL path disabled, every socket stays on the kernel", var, value,
+         strlen(value) > 80 ? "..." : "", what);
 }
 
 static void ds_config_init(void) {
@@ -115,7 +120,7 @@ static void ds_config_init(void) {
     ds_disable("VCL_KERNEL_PORTS", v, what);
     return;
   }
-  if (cfg.test_mode && cfg.debug) ds_log("VCL_DUALSTACK_TEST=1: test-only rules (loopback may move)");
+  if (cfg.test_mode && cfg.debug) ds_log("VCL_DUALSTACK_TEST=1: test-only rules in force");
 }
 
 static pthread_once_t cfg_once = PTHREAD_ONCE_INIT;
