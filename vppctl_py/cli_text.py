@@ -1,0 +1,235 @@
+"""Parsers for VPP 26.06 CLI texts where the binary API has no dump message.
+
+VPP has no dump message for app namespaces, apps, app workers or sessions, so these
+come from `cli_inband` text, parsed here and tested on real captures
+(../shared/fixtures/vpp/cli). The texts carry ANSI colour codes (`show app ns`, even via
+cli_inband with `unix { nocolor }`) and NUL bytes (`show app`, `api-clients`: VPP prints
+a C string's terminator): both are handled here, nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from vppctl_py.errors import CliTextError
+from vppctl_py.models import AppNamespace, AppWorker, MainHeap, Session
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+CELL_END = "\x1b[0m"  # VPP's table formatter ends every cell with a colour reset
+SESSION_DISABLED = "session layer is not enabled"
+CONNECTION = (
+    r"\[(?P<thread>\d+):(?P<index>\d+)\]\[(?P<transport>[^\]]+)\] (?P<local>\S+)->(?P<remote>\S+)"
+)
+SESSION_ROW = re.compile(CONNECTION + r"\s+(?P<state>[A-Z_-]+)\s+(?P<rx>\d+)\s+(?P<tx>\d+)\s*$")
+OWNER_ROW = re.compile(CONNECTION + r"\s+(?P<app>\S+)(?:\s+(?P<wrk>\d+))?\s*$")
+HEAP_SIZE = re.compile(r"\bsize (?P<size>[0-9.]+[kmg]?)\b")
+HEAP_USAGE = re.compile(
+    r"total: (?P<total>\S+), used: (?P<used>\S+), free: (?P<free>\S+), "
+    r"trimmable: (?P<trimmable>\S+)"
+)
+UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def clean(text: str) -> str:
+    """Text without ANSI colour codes and NUL bytes."""
+    return ANSI.sub("", text).replace("\x00", "")
+
+
+def check_session_enabled(text: str) -> None:
+    """Raise if VPP says its session layer is off (then no session CLI answers)."""
+    if SESSION_DISABLED in text:
+        raise CliTextError(text.strip())
+
+
+def parse_app_namespaces(text: str) -> list[AppNamespace]:
+    """`show app ns`: Index, Secret, Interface, Id, Socket (VPP's table formatter)."""
+    check_session_enabled(text)
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not clean(lines[0]).startswith("Index"):
+        raise CliTextError(f"not a `show app ns` table: {text[:80]!r}")
+    widths = [len(cell) for cell in _header_cells(lines[0])]
+    return [_namespace_row(line, widths) for line in lines[1:]]
+
+
+def _header_cells(header: str) -> list[str]:
+    if CELL_END not in header:
+        return clean(header).split()
+    # Cells after the first start with the one-space column separator.
+    return [cell[1:] if i else cell for i, cell in enumerate(clean_cells(header))]
+
+
+def _namespace_row(line: str, widths: list[int]) -> AppNamespace:
+    if CELL_END in line:
+        cells = [cell.strip() for cell in clean_cells(line)]
+    else:  # no colour codes: cut at the header's column widths
+        cells, pos = [], 0
+        for width in widths:
+            cells.append(line[pos : pos + width].strip())
+            pos += width + 1
+    if len(cells) != 5:
+        raise CliTextError(f"`show app ns` row has {len(cells)} cells, want 5: {line!r}")
+    index, secret, interface, ns_id, sock_name = cells
+    try:
+        return AppNamespace(int(index), ns_id, int(secret), interface, sock_name)
+    except ValueError as e:
+        raise CliTextError(f"bad `show app ns` row {line!r}: {e}") from None
+
+
+def clean_cells(line: str) -> list[str]:
+    """The cells of one table row, split at VPP's per-cell colour resets."""
+    return [ANSI.sub("", cell).replace("\x00", "") for cell in line.split(CELL_END)[:-1]]
+
+
+@dataclass(frozen=True)
+class AppRow:
+    """One row of `show app`."""
+
+    index: int
+    name: str
+    ns_id: str
+
+
+def parse_apps(text: str) -> list[AppRow]:
+    """`show app` (and `show app verbose`, identical in 26.06): Index, Name, Namespace.
+
+    The namespace id is followed by a NUL byte (VPP prints the id's terminator)."""
+    check_session_enabled(text)
+    lines = [clean(line) for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Index"):
+        raise CliTextError(f"not a `show app` table: {text[:80]!r}")
+    rows = []
+    for line in lines[1:]:
+        parts = line.split()
+        if len(parts) != 3 or not parts[0].isdigit():
+            raise CliTextError(f"bad `show app` row: {line!r}")
+        rows.append(AppRow(int(parts[0]), parts[1], parts[2]))
+    return rows
+
+
+def parse_api_clients(text: str) -> tuple[str, list[AppWorker]]:
+    """`show app ns id X api-clients`: the namespace socket and its app workers.
+
+    The row with app index -1 is the namespace socket's own listener, not a worker."""
+    check_session_enabled(text)
+    lines = [clean(line) for line in text.splitlines() if line.strip()]
+    if len(lines) < 2 or not lines[0].startswith("socket: "):
+        raise CliTextError(f"not an `api-clients` listing: {text[:80]!r}")
+    workers = []
+    for line in lines[2:]:
+        parts = line.split()
+        try:
+            app_index, wrk_index, fd = (int(p) for p in parts)
+        except ValueError:
+            raise CliTextError(f"bad `api-clients` row: {line!r}") from None
+        if app_index >= 0:
+            workers.append(AppWorker(app_index, wrk_index, fd))
+    return lines[0].removeprefix("socket: ").strip(), workers
+
+
+def parse_sessions(text: str) -> list[Session]:
+    """`show session verbose`: one row per session and a `Thread N: ...` footer."""
+    check_session_enabled(text)
+    sessions = []
+    for line in clean(text).splitlines():
+        if not line.strip() or line.startswith(("Connection", "Thread ")):
+            continue
+        m = SESSION_ROW.match(line)
+        if m is None:
+            raise CliTextError(f"bad `show session verbose` row: {line!r}")
+        sessions.append(
+            Session(
+                thread=int(m["thread"]),
+                index=int(m["index"]),
+                transport=m["transport"],
+                local=m["local"],
+                remote=m["remote"],
+                state=m["state"],
+                rx_fifo=int(m["rx"]),
+                tx_fifo=int(m["tx"]),
+            )
+        )
+    return sessions
+
+
+@dataclass(frozen=True)
+class SessionOwner:
+    """A row of `show app listeners` or `show app client`: connection and app name."""
+
+    thread: int
+    index: int
+    app: str
+
+
+def parse_session_owners(text: str) -> list[SessionOwner]:
+    """`show app listeners` / `show app client`: Connection, App[, Wrk]."""
+    check_session_enabled(text)
+    owners = []
+    for line in clean(text).splitlines():
+        if not line.strip() or line.startswith("Connection"):
+            continue
+        m = OWNER_ROW.match(line)
+        if m is None:
+            raise CliTextError(f"bad session owner row: {line!r}")
+        owners.append(SessionOwner(int(m["thread"]), int(m["index"]), m["app"]))
+    return owners
+
+
+def attribute_sessions(
+    sessions: list[Session], owners: list[SessionOwner], app_ns: dict[str, str]
+) -> list[Session]:
+    """Sessions with their app and namespace filled in where the CLI tells.
+
+    Listeners and connecting sessions are named by `show app listeners`/`client`.
+    VPP 26.06 prints no owner for accepted sessions: those get the app listening on
+    their local endpoint (same ip:port, or the wildcard 0.0.0.0/:: on that port)."""
+    by_id = {(o.thread, o.index): o.app for o in owners}
+    listening = {
+        s.local: by_id[(s.thread, s.index)]
+        for s in sessions
+        if s.state == "LISTEN" and (s.thread, s.index) in by_id
+    }
+    result = []
+    for s in sessions:
+        app = by_id.get((s.thread, s.index)) or _listener_for(s.local, listening)
+        ns_id = app_ns.get(app) if app else None
+        result.append(replace(s, app=app, ns_id=ns_id))
+    return result
+
+
+def _listener_for(local: str, listening: dict[str, str]) -> str | None:
+    port = local.rpartition(":")[2]
+    for candidate in (local, f"0.0.0.0:{port}", f":::{port}"):
+        if candidate in listening:
+            return listening[candidate]
+    return None
+
+
+def parse_main_heap(text: str) -> MainHeap:
+    """`show memory main-heap`.
+
+    No capture of this command exists in ../shared/fixtures; the format is derived from
+    VPP 26.06's source: show_memory_usage (src/vlib/cli.c) prints format_clib_mem_heap
+    (src/vppinfra/mem_dlmalloc.c): "base 0x..., size 1g, ..., name 'main heap'", an
+    optional page-stats block, then "total: 1023.99M, used: 60.36M, free: 963.63M,
+    trimmable: 961.96M" (sizes with format_memory_size: lowercase k/m/g; usage with
+    format_msize: two decimals and K/M/G)."""
+    size = HEAP_SIZE.search(text)
+    usage = HEAP_USAGE.search(text)
+    if size is None or usage is None:
+        raise CliTextError(f"not a `show memory main-heap` text: {text[:80]!r}")
+    return MainHeap(
+        size=parse_size(size["size"]),
+        total=parse_size(usage["total"]),
+        used=parse_size(usage["used"]),
+        free=parse_size(usage["free"]),
+        trimmable=parse_size(usage["trimmable"]),
+    )
+
+
+def parse_size(text: str) -> int:
+    """Bytes from VPP's "1g", "1.50g", "963.63M", "512" (K/M/G are powers of 1024)."""
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([kKmMgG]?)", text)
+    if m is None:
+        raise CliTextError(f"not a VPP memory size: {text!r}")
+    return round(float(m[1]) * UNITS[m[2].lower()])

@@ -1,0 +1,323 @@
+"""Vpp: the typed VPP client. Every method returns frozen dataclasses, never papi tuples."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from vppctl_py import cli_text
+from vppctl_py.backoff import Backoff, retry
+from vppctl_py.connection import (
+    DEFAULT_API_SOCKET,
+    DEFAULT_TIMEOUT,
+    PapiConnection,
+    resolve_api_dir,
+)
+from vppctl_py.errors import CliTextError, VppApiError, VppCliError, VppConnectError, VppInputError
+from vppctl_py.models import (
+    NO_INDEX,
+    App,
+    AppNamespace,
+    AppWorker,
+    Interface,
+    InterfaceAddress,
+    MainHeap,
+    Ping,
+    Session,
+    Version,
+)
+from vppctl_py.validation import (
+    ABSTRACT_PREFIX,
+    FieldLimits,
+    check_netns,
+    check_ns_id,
+    check_sock_name,
+    check_uint,
+)
+
+# session_enable_disable_v2: enable the session layer without a rule-table engine, as
+# the VPP the fixtures were captured from runs (`session { enable use-app-socket-api }`).
+RT_BACKEND_ENGINE_NONE = 2
+SESSION_E_INVALID = -19
+FEATURE_DISABLED = -30
+IF_ADMIN_UP = 1
+IF_LINK_UP = 2
+
+
+class Vpp:
+    """A connection to one VPP over its binary API socket (vpp-papi, socket transport).
+
+    Use `Vpp.connect(...)`, ideally as a context manager. Methods raise `VppApiError` for
+    a non-zero retval, `VppInputError` before sending a bad value, `VppDisconnected` once
+    the connection broke (call `reconnect()`), and `CliTextError` if CLI text has an
+    unexpected shape. Not for concurrent use from several threads (calls are serialised).
+    """
+
+    def __init__(self, conn: PapiConnection, *, api_dir: str, timeout: float, name: str) -> None:
+        self._conn = conn
+        self._api_dir = api_dir
+        self._timeout = timeout
+        self._name = name
+        self.limits = FieldLimits.from_msgdefs(conn.message_definitions())
+
+    @classmethod
+    def connect(
+        cls,
+        api_socket: str = DEFAULT_API_SOCKET,
+        api_dir: str | os.PathLike[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        name: str = "vppctl-py",
+    ) -> Vpp:
+        """Connect and check that VPP's message CRCs match our API definitions.
+
+        api_dir: the *.api.json tree; default $VPP_API_DIR, else /usr/share/vpp/api.
+        Raises VppConnectError, VppApiDefinitionsError or VppVersionMismatch."""
+        directory = resolve_api_dir(api_dir)
+        conn = PapiConnection.open(api_socket, directory, timeout, name)
+        return cls(conn, api_dir=str(directory), timeout=timeout, name=name)
+
+    @property
+    def api_socket(self) -> str:
+        return self._conn.api_socket
+
+    @property
+    def connected(self) -> bool:
+        """False once the connection broke or was closed."""
+        return self._conn.broken is None
+
+    def close(self) -> None:
+        """Disconnect (idempotent)."""
+        self._conn.close()
+
+    def __enter__(self) -> Vpp:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def reconnect(self, backoff: Backoff | None = None) -> None:
+        """Drop the current connection and open a new one, retrying with backoff while
+        VPP is unreachable (e.g. restarting). Raises the last VppConnectError if
+        attempts run out. State in VPP may be gone: resync after this."""
+        self._conn.close()
+
+        def attempt() -> PapiConnection:
+            directory = resolve_api_dir(self._api_dir)
+            return PapiConnection.open(self.api_socket, directory, self._timeout, self._name)
+
+        self._conn = retry(attempt, backoff or Backoff(), retry_on=(VppConnectError,))
+
+    # --- plain API calls -------------------------------------------------------------
+
+    def version(self) -> Version:
+        """show_version."""
+        r = self._conn.checked("show_version")
+        return Version(r.program, r.version, r.build_date, r.build_directory)
+
+    def ping(self) -> Ping:
+        """control_ping: cheap liveness check; vpe_pid changes when VPP restarts."""
+        r = self._conn.checked("control_ping")
+        return Ping(r.vpe_pid)
+
+    def cli(self, cmd: str) -> str:
+        """Run a debug CLI command (cli_inband) and return VPP's text verbatim.
+
+        Raises VppCliError (retval -1 and VPP's message) for an unknown command. Some
+        bad inputs still return 0 with an error text (e.g. `show app ns verbose` →
+        "unknown input [verbose]"): the text is returned as it is."""
+        r = self._conn.call("cli_inband", cmd=cmd)
+        if r.retval != 0:
+            raise VppCliError(cmd, r.retval, r.reply)
+        return str(r.reply)
+
+    def session_enable(self) -> None:
+        """Enable the session layer (a no-op returning 0 when it is already on)."""
+        self._conn.checked("session_enable_disable_v2", rt_engine_type=RT_BACKEND_ENGINE_NONE)
+
+    # --- app namespaces ----------------------------------------------------------------
+
+    def add_app_namespace(
+        self,
+        ns_id: str,
+        secret: int,
+        sock_name: str,
+        netns: str | None = None,
+        sw_if_index: int | None = None,
+        ip4_fib_id: int | None = None,
+        ip6_fib_id: int | None = None,
+    ) -> int:
+        """Create (or update) app namespace `ns_id`; returns its index.
+
+        sock_name: an absolute path or `abstract:NAME`; with `netns`, it must be
+        `abstract:NAME` and VPP creates the socket inside that network namespace.
+        Bind to `sw_if_index`, or else to the FIB ids (default 0, the default table).
+        VPP 26.06: adding an existing id returns 0 and its index, updates secret and
+        binding but keeps the old socket (delete and re-add to move it); a bad binding
+        returns -19 (SESSION_E_INVALID)."""
+        self._check_namespace_args(ns_id, secret, sock_name, netns)
+        fields: dict[str, object] = {
+            "is_add": True,
+            "secret": secret,
+            "sw_if_index": NO_INDEX if sw_if_index is None else sw_if_index,
+            "ip4_fib_id": 0 if ip4_fib_id is None else ip4_fib_id,
+            "ip6_fib_id": 0 if ip6_fib_id is None else ip6_fib_id,
+            "namespace_id": ns_id,
+        }
+        for key in ("sw_if_index", "ip4_fib_id", "ip6_fib_id"):
+            check_uint(int(fields[key]), 32, key)  # type: ignore[call-overload]
+        if netns is None:
+            r = self._conn.checked("app_namespace_add_del_v4", sock_name=sock_name, **fields)
+        else:
+            # VPP builds "abstract:NAME,netns_name=NETNS" from the bare NAME itself.
+            name = sock_name.removeprefix(ABSTRACT_PREFIX)
+            r = self._conn.checked(
+                "app_namespace_add_del_v3", sock_name=name, netns=netns, **fields
+            )
+        return int(r.appns_index)
+
+    def _check_namespace_args(
+        self, ns_id: str, secret: int, sock_name: str, netns: str | None
+    ) -> None:
+        check_ns_id(ns_id, self.limits)
+        check_uint(secret, 64, "secret")
+        check_sock_name(sock_name)
+        if netns is not None:
+            check_netns(netns, self.limits)
+            if not sock_name.startswith(ABSTRACT_PREFIX):
+                raise VppInputError(
+                    "sock_name", sock_name, "must be 'abstract:NAME' when netns is given"
+                )
+
+    def del_app_namespace(self, ns_id: str, *, missing_ok: bool = False) -> None:
+        """Delete app namespace `ns_id` (its socket file stays on disk: VPP 26.06 leaves it).
+
+        A missing namespace raises VppApiError -19 (SESSION_E_INVALID) unless
+        missing_ok. A namespace whose socket name is invalid (left half-made by a
+        failed add) is refused with VppInputError: deleting it crashes VPP 26.06."""
+        check_ns_id(ns_id, self.limits)
+        for ns in self.app_namespaces():
+            if ns.ns_id == ns_id and not _valid_sock_name(ns.sock_name):
+                raise VppInputError(
+                    "ns_id",
+                    ns_id,
+                    f"has invalid socket name {ns.sock_name!r}: deleting it crashes VPP "
+                    "26.06 (SIGSEGV); restart VPP to clear it",
+                )
+        try:
+            self._conn.checked(
+                "app_namespace_add_del_v4", is_add=False, namespace_id=ns_id, sock_name=""
+            )
+        except VppApiError as e:
+            if not (missing_ok and e.retval == SESSION_E_INVALID):
+                raise
+
+    def app_namespaces(self) -> list[AppNamespace]:
+        """All app namespaces, `default` (index 0) included. Parsed from `show app ns`
+        (VPP has no dump message for namespaces)."""
+        return cli_text.parse_app_namespaces(self._session_cli("show app ns"))
+
+    def apps(self) -> list[App]:
+        """Attached apps with their workers. Parsed from `show app` and, per namespace
+        with apps, `show app ns id X api-clients` (no dump message exists; workers
+        register themselves over the namespace socket, never through this API)."""
+        rows = cli_text.parse_apps(self._session_cli("show app"))
+        workers: dict[int, list[AppWorker]] = {}
+        for ns_id in sorted({row.ns_id for row in rows}):
+            try:
+                _, found = cli_text.parse_api_clients(
+                    self._session_cli(f"show app ns id {ns_id} api-clients")
+                )
+            except (CliTextError, VppCliError):
+                continue  # the namespace went away between the two commands
+            for worker in found:
+                workers.setdefault(worker.app_index, []).append(worker)
+        return [
+            App(row.index, row.name, row.ns_id, tuple(workers.get(row.index, ()))) for row in rows
+        ]
+
+    def sessions(self, ns_id: str | None = None) -> list[Session]:
+        """Sessions from `show session verbose`, owned by apps per `show app listeners`
+        and `show app client`; accepted sessions are matched to the app listening on
+        their local endpoint. With ns_id, only the sessions of that namespace's apps."""
+        sessions = cli_text.parse_sessions(self._session_cli("show session verbose"))
+        if not sessions:
+            return []
+        owners = cli_text.parse_session_owners(self._session_cli("show app listeners"))
+        owners += cli_text.parse_session_owners(self._session_cli("show app client"))
+        namespaces: dict[str, set[str]] = {}
+        for row in cli_text.parse_apps(self._session_cli("show app")):
+            namespaces.setdefault(row.name, set()).add(row.ns_id)
+        # An app name seen in two namespaces cannot tell which one a session is in.
+        app_ns = {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
+        found = cli_text.attribute_sessions(sessions, owners, app_ns)
+        return [s for s in found if ns_id is None or s.ns_id == ns_id]
+
+    def _session_cli(self, cmd: str) -> str:
+        text = self.cli(cmd)
+        if cli_text.SESSION_DISABLED in text:
+            raise VppApiError(f"cli {cmd!r}", FEATURE_DISABLED)
+        return text
+
+    # --- interfaces and memory ---------------------------------------------------------
+
+    def interfaces(self) -> list[Interface]:
+        """Interfaces with their IPv4 VRF and IPv4/IPv6 addresses (sw_interface_dump,
+        sw_interface_get_table, ip_address_dump): find a pod's interface by its IP."""
+        result = []
+        for d in self._conn.call("sw_interface_dump", sw_if_index=NO_INDEX):
+            index = int(d.sw_if_index)
+            vrf = self._conn.checked("sw_interface_get_table", sw_if_index=index, is_ipv6=False)
+            addresses = [
+                InterfaceAddress(str(a.prefix.ip), int(a.prefix.network.prefixlen))
+                for is_ipv6 in (False, True)
+                for a in self._conn.call("ip_address_dump", sw_if_index=index, is_ipv6=is_ipv6)
+            ]
+            result.append(
+                Interface(
+                    index=index,
+                    name=str(d.interface_name),
+                    admin_up=bool(int(d.flags) & IF_ADMIN_UP),
+                    link_up=bool(int(d.flags) & IF_LINK_UP),
+                    vrf=int(vrf.vrf_id),
+                    addresses=tuple(addresses),
+                )
+            )
+        return result
+
+    def memory(self) -> MainHeap:
+        """Main heap usage from `show memory main-heap` (see cli_text.parse_main_heap:
+        the format is taken from VPP's source, no capture exists). Check `available`
+        before adding namespaces: each takes ~7 MB with default session tables, and
+        VPP aborts when the heap is exhausted."""
+        return cli_text.parse_main_heap(self.cli("show memory main-heap"))
+
+
+def _valid_sock_name(sock_name: str) -> bool:
+    try:
+        check_sock_name(sock_name)
+    except VppInputError:
+        return False
+    return True
+
+
+def connect_with_backoff(
+    api_socket: str = DEFAULT_API_SOCKET,
+    api_dir: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    backoff: Backoff | None = None,
+    name: str = "vppctl-py",
+) -> Vpp:
+    """Vpp.connect(), retried with backoff while VPP is unreachable (not on definition
+    or version errors, which retrying cannot fix)."""
+    return retry(
+        lambda: Vpp.connect(api_socket, api_dir, timeout, name=name),
+        backoff or Backoff(),
+        retry_on=(VppConnectError,),
+    )

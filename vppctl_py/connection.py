@@ -1,0 +1,187 @@
+"""The one place that drives vpp_papi: load definitions, connect, check CRCs, call, tear down."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vppctl_py.errors import (
+    CrcMismatch,
+    VppApiDefinitionsError,
+    VppApiError,
+    VppConnectError,
+    VppDisconnected,
+    VppTimeout,
+    VppVersionMismatch,
+)
+
+DEFAULT_API_SOCKET = "/run/vpp/api.sock"
+DEFAULT_API_DIR = "/usr/share/vpp/api"
+DEFAULT_TIMEOUT = 5.0
+# Every request the client sends; their replies are checked through the service table.
+USED_MESSAGES = (
+    "show_version",
+    "cli_inband",
+    "control_ping",
+    "session_enable_disable_v2",
+    "app_namespace_add_del_v4",
+    "app_namespace_add_del_v3",
+    "sw_interface_dump",
+    "sw_interface_get_table",
+    "ip_address_dump",
+)
+
+
+def resolve_api_dir(api_dir: str | os.PathLike[str] | None) -> Path:
+    """The API definitions directory: the argument, else $VPP_API_DIR, else VPP's default."""
+    path = Path(api_dir or os.environ.get("VPP_API_DIR") or DEFAULT_API_DIR)
+    if not path.is_dir():
+        raise VppApiDefinitionsError(
+            f"VPP API definitions not found: {path} is not a directory "
+            "(install VPP's API files or set VPP_API_DIR)"
+        )
+    if not any(path.rglob("*.api.json")):
+        raise VppApiDefinitionsError(f"VPP API definitions not found: no *.api.json under {path}")
+    return path
+
+
+@dataclass
+class PapiConnection:
+    """A connected vpp-papi client. Once broken it stays broken: calls raise at once."""
+
+    papi: Any
+    api_socket: str
+    broken: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, api_socket: str, api_dir: Path, timeout: float, name: str) -> PapiConnection:
+        from vpp_papi import VPPApiClient  # imported here: nothing at import time
+
+        try:
+            papi = VPPApiClient(
+                apidir=str(api_dir),
+                use_socket=True,
+                server_address=api_socket,
+                read_timeout=timeout,
+                async_thread=False,
+            )
+        except Exception as e:  # papi raises several unrelated types for bad definitions
+            raise VppApiDefinitionsError(
+                f"cannot load VPP API definitions from {api_dir}: {e}"
+            ) from None
+        missing = [m for m in USED_MESSAGES if m not in papi.messages]
+        if missing:
+            raise VppApiDefinitionsError(
+                f"VPP API definitions in {api_dir} lack: {', '.join(missing)}"
+            )
+        try:
+            papi.connect(name)
+        except OSError as e:  # includes TimeoutError: no handshake reply
+            _close_socket(papi)
+            raise VppConnectError(api_socket, _describe(e)) from None
+        conn = cls(papi, api_socket)
+        mismatches = conn.crc_mismatches(USED_MESSAGES)
+        if mismatches:
+            conn.close()
+            raise VppVersionMismatch(mismatches)
+        return conn
+
+    def crc_mismatches(self, requests: Iterable[str]) -> tuple[CrcMismatch, ...]:
+        """Messages (requests and their replies) whose CRC the running VPP does not know."""
+        table: dict[str, int] = self.papi.transport.message_table
+        by_name = {key.rpartition("_")[0]: key.rpartition("_")[2] for key in table}
+        result = []
+        for request in requests:
+            service = self.papi.services.get(request, {})
+            for name in (request, service.get("reply"), service.get("stream_msg")):
+                if not name:
+                    continue
+                ours = self.papi.messages[name].crc[2:]
+                if f"{name}_{ours}" not in table:
+                    vpp = by_name.get(name)
+                    result.append(CrcMismatch(name, f"0x{ours}", f"0x{vpp}" if vpp else None))
+        return tuple(result)
+
+    def message_definitions(self) -> dict[str, list[object]]:
+        """papi's msgdef lists, for reading field sizes."""
+        return {name: msg.msgdef for name, msg in self.papi.messages.items()}
+
+    def call(self, name: str, **fields: object) -> Any:
+        """Send one request and return papi's reply (a list for dumps); raise
+        VppDisconnected/VppTimeout when the connection fails. Retvals are not checked."""
+        from vpp_papi import VPPIOError
+
+        with self.lock:
+            if self.broken:
+                raise VppDisconnected(self.broken)
+            try:
+                return getattr(self.papi.api, name)(**fields)
+            except (VPPIOError, OSError) as e:
+                raise self._break(name, e) from None
+
+    def _break(self, name: str, error: Exception) -> VppDisconnected:
+        thread = self.papi.transport.message_thread
+        if thread is not None:
+            # The reader thread ends when VPP closes the socket; give it a moment to.
+            thread.join(timeout=0.2)
+        if thread is not None and thread.is_alive():
+            self.broken = f"no reply from VPP to {name} within the timeout ({error})"
+            exc: VppDisconnected = VppTimeout(self.broken)
+        else:
+            self.broken = f"connection to VPP at {self.api_socket} broke during {name}"
+            exc = VppDisconnected(self.broken)
+        self._abandon()
+        return exc
+
+    def checked(self, name: str, **fields: object) -> Any:
+        """call() and raise VppApiError when the reply's retval is not 0."""
+        reply = self.call(name, **fields)
+        if reply.retval != 0:
+            raise VppApiError(name, reply.retval)
+        return reply
+
+    def close(self) -> None:
+        """Say goodbye (sockclnt_delete) if the connection still works, then tear down."""
+        with self.lock:
+            if self.broken:
+                return
+            self.broken = "connection closed"
+            try:
+                self.papi.disconnect()
+            except Exception:  # a dying VPP: the teardown below still runs
+                self._abandon()
+
+    def _abandon(self) -> None:
+        # papi's disconnect() would send sockclnt_delete and wait a full read timeout
+        # for a reply that a dead VPP never sends; stop its reader thread directly.
+        transport = self.papi.transport
+        transport.connected = False
+        _close_socket(self.papi)
+        if transport.message_thread is not None:
+            transport.sque.put(True)
+            transport.message_thread.join(timeout=1.0)
+        transport.message_thread = None
+        transport.message_table = {}
+
+
+def _close_socket(papi: Any) -> None:
+    sock = getattr(papi.transport, "socket", None)
+    if sock is not None:
+        sock.close()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such socket (is VPP running?)"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused (VPP is not listening on it)"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, TimeoutError):
+        return "no handshake reply (timed out)"
+    return str(error) or type(error).__name__
