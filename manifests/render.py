@@ -23,6 +23,7 @@ reserved address space: pages count against the container's memory only once tou
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,6 @@ def configmap_text(profile: Profile, startup_conf: str) -> str:
 
 def render_all() -> dict[Path, str]:
     """Every generated file and its text."""
-    sys.path.insert(0, str(REPO))  # run from a checkout without `pip install -e .`
     from injector.core.render import render_startup_conf
 
     out = {}
@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("injector") is None:
+        sys.path.insert(0, str(REPO))  # a checkout without `pip install -e .`
     stale = []
     for path, text in render_all().items():
         current = path.read_text(encoding="utf-8") if path.exists() else None
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
     for path in stale:
         verb = "differs from the template" if args.check else "written"
-        print(f"{path.relative_to(REPO)}: {verb}", file=sys.stderr)
+        print(f"{path}: {verb}", file=sys.stderr)
     return 1 if args.check and stale else 0
 
 

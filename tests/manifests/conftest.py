@@ -4,6 +4,7 @@ and every overlay rendered once."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +20,7 @@ def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"manifests_{name}", MANIFESTS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being made
     spec.loader.exec_module(module)
     return module
 
