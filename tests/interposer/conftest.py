@@ -1,8 +1,12 @@
 """Fixtures for the interposer tests: build patches/ once, run programs under LD_PRELOAD.
 
-Every test runs against two builds: the plain library and the ASan/UBSan one (`make asan`).
-Without LDP behind it, the library's "VCL side" is libc, so a moved socket is a second
-kernel socket and every forwarding path runs for real. VCL_DUALSTACK_TEST=1 (test-only)
+Every test runs against the plain library and the ASan/UBSan one (`make asan`), each with
+two kinds of "VCL side" behind it. Without LDP, the VCL side is libc, so a moved socket is
+a second kernel socket and every forwarding path runs for real ("libc"). The fake LDP
+(patches/tests/fake_ldp.c) is libc too, but hands out fds offset by 2^18 like LDP's
+2^LDP_SID_BIT, so an fd sent to the wrong side fails with EBADF; it runs in both wirings
+the injector may use: preloaded after the interposer ("ldp-stacked") and dlopen'ed by it
+through VCL_DUALSTACK_LDP ("ldp-lazy"). VCL_DUALSTACK_TEST=1 (test-only)
 lets loopback addresses move; VCL_KERNEL_CIDRS=127.0.0.1/32 keeps 127.0.0.1 on the kernel,
 so 127.0.0.1 is "kernel" and 127.0.0.2 / ::1 are "moved".
 """
@@ -38,6 +42,8 @@ class Build:
     lib: Path
     c_test: Path
     sanitized: bool
+    vcl_side: str = "libc"  # or "ldp-stacked" / "ldp-lazy" (the fake LDP)
+    fake_ldp: Path | None = None
 
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = {
@@ -52,6 +58,10 @@ class Build:
             preload.insert(0, runtime)
             env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:exitcode=99"
             env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
+        if self.vcl_side == "ldp-stacked":
+            preload.append(str(self.fake_ldp))
+        if self.vcl_side == "ldp-lazy":
+            env["VCL_DUALSTACK_LDP"] = str(self.fake_ldp)
         env["LD_PRELOAD"] = " ".join(preload)
         env.update(extra or {})
         return env
@@ -88,14 +98,26 @@ def built() -> None:
             )
 
 
-@pytest.fixture(scope="session", params=["plain", "asan"])
+@pytest.fixture(
+    scope="session",
+    params=[
+        "plain-libc",
+        "plain-ldp-stacked",
+        "plain-ldp-lazy",
+        "asan-ldp-stacked",
+        "asan-ldp-lazy",
+    ],
+)
 def build(request: pytest.FixtureRequest, built: None) -> Build:
-    out = PATCHES / "build" / ("asan" if request.param == "asan" else "")
+    flavour, side = request.param.split("-", 1)
+    out = PATCHES / "build" / ("asan" if flavour == "asan" else "")
     return Build(
         name=request.param,
         lib=out / "libvcl_dualstack.so",
         c_test=out / "dualstack_test",
-        sanitized=request.param == "asan",
+        sanitized=flavour == "asan",
+        vcl_side=side,
+        fake_ldp=out / "libfake_ldp.so",
     )
 
 

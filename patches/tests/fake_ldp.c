@@ -1,0 +1,146 @@
+/* A stand-in for stock LDP in CI: exports the socket API like libvcl_ldpreload.so, backed by
+ * libc, but hands out fds offset by FAKE_LDP_BASE, as LDP hands out 2^LDP_SID_BIT + handle.
+ * Any fd of ours that reached libc instead of "LDP" (or the reverse) then fails with EBADF
+ * instead of silently working. Its constructor calls socket/connect/fcntl/close through the
+ * PLT, as VCL's attach does, before the interposer's own constructor may have run. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define FAKE_LDP_BASE (1 << 18)
+#define EXPORT __attribute__((visibility("default")))
+
+static void *libc;
+static void *sym(const char *name) {
+  if (!libc) libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  void *p = dlsym(libc, name);
+  if (!p) abort();
+  return p;
+}
+#define REAL(ret, name, ...) ((ret(*)(__VA_ARGS__))sym(#name))
+static int k(int fd) { return fd >= FAKE_LDP_BASE ? fd - FAKE_LDP_BASE : fd; }
+static int v(int fd) { return fd < 0 ? fd : fd + FAKE_LDP_BASE; }
+
+__attribute__((constructor)) static void fake_attach(void) {
+  /* What VCL does while LDP's constructor attaches to VPP: calls through the global scope. */
+  struct sockaddr_un su = {.sun_family = AF_UNIX, .sun_path = "/nonexistent/fake-vpp-sock"};
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) abort();
+  if (connect(fd, (struct sockaddr *)&su, sizeof su) == 0 || errno != ENOENT) abort();
+  if (close(fd) != 0) abort();
+}
+
+EXPORT int socket(int d, int t, int p) { return v(REAL(int, socket, int, int, int)(d, t, p)); }
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l) {
+  return REAL(int, bind, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
+}
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) {
+  return REAL(int, connect, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
+}
+EXPORT int listen(int fd, int b) { return REAL(int, listen, int, int)(k(fd), b); }
+EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int f) {
+  return v(REAL(int, accept4, int, struct sockaddr *, socklen_t *, int)(k(fd), a, l, f));
+}
+EXPORT int close(int fd) { return REAL(int, close, int)(k(fd)); }
+EXPORT int shutdown(int fd, int h) { return REAL(int, shutdown, int, int)(k(fd), h); }
+EXPORT ssize_t read(int fd, void *b, size_t n) {
+  return REAL(ssize_t, read, int, void *, size_t)(k(fd), b, n);
+}
+EXPORT ssize_t write(int fd, const void *b, size_t n) {
+  return REAL(ssize_t, write, int, const void *, size_t)(k(fd), b, n);
+}
+EXPORT ssize_t readv(int fd, const struct iovec *i, int n) {
+  return REAL(ssize_t, readv, int, const struct iovec *, int)(k(fd), i, n);
+}
+EXPORT ssize_t writev(int fd, const struct iovec *i, int n) {
+  return REAL(ssize_t, writev, int, const struct iovec *, int)(k(fd), i, n);
+}
+EXPORT ssize_t recv(int fd, void *b, size_t n, int f) {
+  return REAL(ssize_t, recv, int, void *, size_t, int)(k(fd), b, n, f);
+}
+EXPORT ssize_t send(int fd, const void *b, size_t n, int f) {
+  return REAL(ssize_t, send, int, const void *, size_t, int)(k(fd), b, n, f);
+}
+EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l) {
+  return REAL(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *, socklen_t *)(
+      k(fd), b, n, f, a, l);
+}
+EXPORT ssize_t sendto(int fd, const void *b, size_t n, int f, const struct sockaddr *a,
+                      socklen_t l) {
+  return REAL(ssize_t, sendto, int, const void *, size_t, int, const struct sockaddr *,
+              socklen_t)(k(fd), b, n, f, a, l);
+}
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int f) {
+  return REAL(ssize_t, recvmsg, int, struct msghdr *, int)(k(fd), m, f);
+}
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int f) {
+  return REAL(ssize_t, sendmsg, int, const struct msghdr *, int)(k(fd), m, f);
+}
+EXPORT int recvmmsg(int fd, struct mmsghdr *m, unsigned int n, int f, struct timespec *t) {
+  return REAL(int, recvmmsg, int, struct mmsghdr *, unsigned int, int, struct timespec *)(
+      k(fd), m, n, f, t);
+}
+EXPORT int sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int f) {
+  return REAL(int, sendmmsg, int, struct mmsghdr *, unsigned int, int)(k(fd), m, n, f);
+}
+EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) {
+  return REAL(ssize_t, sendfile, int, int, off_t *, size_t)(k(o), k(i), off, n);
+}
+EXPORT int getsockopt(int fd, int l, int o, void *val, socklen_t *len) {
+  return REAL(int, getsockopt, int, int, int, void *, socklen_t *)(k(fd), l, o, val, len);
+}
+EXPORT int setsockopt(int fd, int l, int o, const void *val, socklen_t len) {
+  return REAL(int, setsockopt, int, int, int, const void *, socklen_t)(k(fd), l, o, val, len);
+}
+EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l) {
+  return REAL(int, getsockname, int, struct sockaddr *, socklen_t *)(k(fd), a, l);
+}
+EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l) {
+  return REAL(int, getpeername, int, struct sockaddr *, socklen_t *)(k(fd), a, l);
+}
+EXPORT int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  unsigned long arg = va_arg(ap, unsigned long);
+  va_end(ap);
+  return REAL(int, fcntl, int, int, unsigned long)(k(fd), cmd, arg);
+}
+EXPORT int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  return REAL(int, ioctl, int, unsigned long, void *)(k(fd), req, arg);
+}
+EXPORT int poll(struct pollfd *p, nfds_t n, int t) {
+  for (nfds_t i = 0; i < n; i++) p[i].fd = k(p[i].fd);
+  int rc = REAL(int, poll, struct pollfd *, nfds_t, int)(p, n, t);
+  return rc; /* the caller's array is its own copy */
+}
+/* LDP 26.06 has no ppoll (ENOSYS); neither do we. */
+EXPORT int ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sigset_t *m) {
+  errno = ENOSYS;
+  return -1;
+}
+EXPORT int epoll_create1(int f) { return v(REAL(int, epoll_create1, int)(f)); }
+EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *e) {
+  return REAL(int, epoll_ctl, int, int, int, struct epoll_event *)(k(ep), op, k(fd), e);
+}
+EXPORT int epoll_wait(int ep, struct epoll_event *e, int n, int t) {
+  return REAL(int, epoll_wait, int, struct epoll_event *, int, int)(k(ep), e, n, t);
+}
+EXPORT int epoll_pwait(int ep, struct epoll_event *e, int n, int t, const sigset_t *m) {
+  return REAL(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *)(k(ep), e,
+                                                                                       n, t, m);
+}
