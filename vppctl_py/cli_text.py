@@ -48,25 +48,16 @@ def parse_app_namespaces(text: str) -> list[AppNamespace]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not clean(lines[0]).startswith("Index"):
         raise CliTextError(f"not a `show app ns` table: {text[:80]!r}")
-    widths = [len(cell) for cell in _header_cells(lines[0])]
-    return [_namespace_row(line, widths) for line in lines[1:]]
+    starts = [m.start() for m in re.finditer(r"\S+", clean(lines[0]))]
+    return [_namespace_row(line, starts) for line in lines[1:]]
 
 
-def _header_cells(header: str) -> list[str]:
-    if CELL_END not in header:
-        return clean(header).split()
-    # Cells after the first start with the one-space column separator.
-    return [cell[1:] if i else cell for i, cell in enumerate(clean_cells(header))]
-
-
-def _namespace_row(line: str, widths: list[int]) -> AppNamespace:
+def _namespace_row(line: str, starts: list[int]) -> AppNamespace:
     if CELL_END in line:
         cells = [cell.strip() for cell in clean_cells(line)]
-    else:  # no colour codes: cut at the header's column widths
-        cells, pos = [], 0
-        for width in widths:
-            cells.append(line[pos : pos + width].strip())
-            pos += width + 1
+    else:  # no colour codes: cut where the header's columns start
+        ends = [*starts[1:], None]
+        cells = [line[start:end].strip() for start, end in zip(starts, ends, strict=True)]
     if len(cells) != 5:
         raise CliTextError(f"`show app ns` row has {len(cells)} cells, want 5: {line!r}")
     index, secret, interface, ns_id, sock_name = cells

@@ -285,7 +285,7 @@ class FakeVpp:
             model = self.model
             if app_index not in model.apps:
                 raise KeyError(f"no app {app_index}")
-            index = max(model.sessions, default=-1) + 1
+            index, model.next_session = model.next_session, model.next_session + 1
             state = state or ("LISTEN" if kind == "listener" else "ESTABLISHED")
             model.sessions[index] = Session(
                 index, app_index, wrk_index, kind, transport, local, remote, state

@@ -103,6 +103,7 @@ class VppModel:
     apps: dict[int, App] = field(default_factory=dict)
     sessions: dict[int, Session] = field(default_factory=dict)
     next_fd: int = 16
+    next_session: int = 0
 
     def __post_init__(self) -> None:
         self.interfaces[0] = Interface(0, "local0", admin_up=False, link_up=False)

@@ -1,0 +1,157 @@
+"""The typed client against FakeVpp: the shared contract (also run on a real VPP by
+e2e/vppctl), then what only the fake can set up: apps and their workers, sessions and
+their owners, interfaces with addresses, netns namespaces, the session layer off,
+binary-API attach refused, and the half-made namespace the client refuses to delete."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from vppctl_py import App, AppWorker, InterfaceAddress, Vpp, VppApiError, VppInputError
+from vppctl_py.testing import FakeVpp
+
+_spec = importlib.util.spec_from_file_location(
+    "client_contract", Path(__file__).with_name("client_contract.py")
+)
+assert _spec is not None and _spec.loader is not None
+contract = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("client_contract", contract)
+_spec.loader.exec_module(contract)
+
+
+class TestClientContract(contract.ClientContract):
+    """Run against FakeVpp through the `vpp` fixture of conftest.py."""
+
+
+def test_apps_with_workers_per_namespace(fake: FakeVpp, vpp: Vpp, sock_dir: Path) -> None:
+    vpp.add_app_namespace("tenant-a", 1111, str(sock_dir / "a"))
+    vpp.add_app_namespace("tenant-b", 2222, "abstract:vpp-ns-tenant-b")
+    server = fake.attach_app("tenant-a", "python3-ldp-31069", workers=3)
+    test_server = fake.attach_app("tenant-b", "vcl_test_server", workers=2)
+    apps = {app.index: app for app in vpp.apps()}
+    assert apps[server].ns_id == "tenant-a"
+    assert [w.wrk_index for w in apps[server].workers] == [0, 1, 2]
+    assert [w.wrk_index for w in apps[test_server].workers] == [0, 1]
+    fake.detach_app(server)
+    assert [app.name for app in vpp.apps()] == ["vcl_test_server"]
+
+
+def test_deleting_a_namespace_detaches_its_apps(fake: FakeVpp, vpp: Vpp, sock_dir: Path) -> None:
+    vpp.add_app_namespace("tenant-b", 2222, str(sock_dir / "b"))
+    fake.attach_app("tenant-b", "vcl_test_server", workers=2)
+    vpp.del_app_namespace("tenant-b")
+    assert vpp.apps() == []
+
+
+def test_app_indices_start_at_one_and_are_reused(fake: FakeVpp, vpp: Vpp, sock_dir: Path) -> None:
+    vpp.add_app_namespace("t", 1, str(sock_dir / "t"))
+    first = fake.attach_app("t", "a")
+    second = fake.attach_app("t", "b")
+    assert (first, second) == (1, 2)
+    fake.detach_app(first)
+    assert fake.attach_app("t", "c") == 1
+    assert vpp.apps()[0] == App(1, "c", "t", (AppWorker(1, 0, vpp.apps()[0].workers[0].fd),))
+
+
+def test_sessions_are_attributed_to_apps_and_namespaces(
+    fake: FakeVpp, vpp: Vpp, sock_dir: Path
+) -> None:
+    vpp.add_app_namespace("tenant-a", 1, str(sock_dir / "a"))
+    vpp.add_app_namespace("tenant-b", 2, str(sock_dir / "b"))
+    server = fake.attach_app("tenant-a", "server")
+    client = fake.attach_app("tenant-a", "client")
+    other = fake.attach_app("tenant-b", "other")
+    fake.add_session(server, "10.99.0.1:5001", transport="T")
+    fake.add_session(server, "10.99.0.1:5001", kind="accepted", transport="CT:T")
+    fake.add_session(client, "0.0.0.0:0", "10.99.0.1:5001", kind="connected", transport="CT:T")
+    fake.add_session(other, "0.0.0.0:5201")
+    owners = [(s.app, s.ns_id, s.state) for s in vpp.sessions()]
+    assert owners == [
+        ("server", "tenant-a", "LISTEN"),
+        ("server", "tenant-a", "ESTABLISHED"),
+        ("client", "tenant-a", "ESTABLISHED"),
+        ("other", "tenant-b", "LISTEN"),
+    ]
+    assert [s.app for s in vpp.sessions("tenant-b")] == ["other"]
+
+
+def test_interfaces_with_addresses_and_vrf(fake: FakeVpp, vpp: Vpp) -> None:
+    loop0 = fake.add_interface("loop0", ["10.99.0.1/24", "fd00::1/64"])
+    pod = fake.add_interface("tap7", ["10.1.2.3/32"], vrf=7)
+    found = {i.name: i for i in vpp.interfaces()}
+    assert found["loop0"].index == loop0
+    assert found["loop0"].addresses == (
+        InterfaceAddress("10.99.0.1", 24),
+        InterfaceAddress("fd00::1", 64),
+    )
+    assert (found["tap7"].index, found["tap7"].vrf) == (pod, 7)
+    assert found["local0"].admin_up is False
+
+
+def test_namespace_bound_to_interface_takes_its_vrf(fake: FakeVpp, vpp: Vpp) -> None:
+    pod = fake.add_interface("tap7", ["10.1.2.3/32"], vrf=7)
+    vpp.add_app_namespace("pod", 5, "abstract:pod", sw_if_index=pod)
+    (ns,) = [n for n in vpp.app_namespaces() if n.ns_id == "pod"]
+    assert ns.interface == "tap7"
+    assert fake.model.by_id("pod").ip4_fib_id == 7  # type: ignore[union-attr]
+
+
+def test_netns_namespace_uses_v3_and_vpp_builds_the_socket_name(vpp: Vpp) -> None:
+    vpp.add_app_namespace("pod", 5, "abstract:vcl-pod", netns="cni-1234")
+    (ns,) = [n for n in vpp.app_namespaces() if n.ns_id == "pod"]
+    assert ns.sock_name == "abstract:vcl-pod,netns_name=cni-1234"
+
+
+def test_session_layer_disabled(fake: FakeVpp, vpp: Vpp, sock_dir: Path) -> None:
+    vpp._conn.checked("session_enable_disable_v2", rt_engine_type=0)
+    assert vpp.cli("show app ns") == "show app: session layer is not enabled\n"
+    with pytest.raises(VppApiError) as err:
+        vpp.add_app_namespace("t", 1, str(sock_dir / "t"))
+    assert (err.value.retval, err.value.name) == (-30, "FEATURE_DISABLED")
+    with pytest.raises(VppApiError):
+        vpp.app_namespaces()
+    vpp.session_enable()
+    assert vpp.add_app_namespace("t", 1, str(sock_dir / "t")) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "fields"),
+    [
+        ("app_attach", {"options": [0] * 18, "namespace_id": ""}),
+        ("app_worker_add_del", {"app_index": 0, "wrk_index": 0, "is_add": True}),
+    ],
+)
+def test_binary_api_attach_is_feature_disabled(
+    vpp: Vpp, message: str, fields: dict[str, object]
+) -> None:
+    """The socket app API is always on in 26.06: workers never register through us."""
+    assert vpp._conn.call(message, **fields).retval == -30
+
+
+def test_half_made_namespace_is_not_deleted(fake: FakeVpp, vpp: Vpp) -> None:
+    """A bad sock_name sent by someone else leaves a half-made namespace; deleting it
+    would SIGSEGV VPP 26.06, so the client refuses and says why."""
+    reply = vpp._conn.call(
+        "app_namespace_add_del_v4", is_add=True, namespace_id="half-0", sock_name="@bad", secret=1
+    )
+    assert reply.retval == -1
+    (ns,) = [n for n in vpp.app_namespaces() if n.ns_id == "half-0"]
+    assert (ns.secret, ns.interface, ns.sock_name) == (0, "local0", "@bad")
+    with pytest.raises(VppInputError, match="crashes VPP"):
+        vpp.del_app_namespace("half-0")
+    assert fake.crashed is None
+
+
+def test_missing_directory_leaves_half_made_namespace_that_deletes_fine(
+    vpp: Vpp, tmp_path: Path
+) -> None:
+    with pytest.raises(VppApiError) as err:
+        vpp.add_app_namespace("half-2", 1, str(tmp_path / "no-such-dir" / "x.sock"))
+    assert err.value.retval == -1
+    assert "half-2" in {n.ns_id for n in vpp.app_namespaces()}
+    vpp.del_app_namespace("half-2")
+    assert "half-2" not in {n.ns_id for n in vpp.app_namespaces()}
