@@ -10,6 +10,7 @@ from typing import Any
 
 from injector.core import constants as c
 from injector.core.config import InjectorConfig
+from injector.core.memo import ConfigMemo
 
 # VCL keeps fifo sizes in u32 and allocates them from the app's segment: below 4 KiB a
 # session cannot hold one TCP segment, above 1 GiB it cannot fit a default segment.
@@ -160,7 +161,7 @@ _OTHER_KNOWN = {c.ANNOTATION_INJECT, c.ANNOTATION_STATUS, c.ANNOTATION_REGISTERE
 KNOWN_ANNOTATIONS = frozenset((*_PARSERS, *_OTHER_KNOWN))
 
 
-def _defaults(config: InjectorConfig) -> dict[str, Any]:
+def _defaults(config: InjectorConfig, _: object = None) -> dict[str, Any]:
     d = config.defaults
     return {
         "dataplane": config.default_dataplane,
@@ -176,6 +177,9 @@ def _defaults(config: InjectorConfig) -> dict[str, Any]:
     }
 
 
+_DEFAULTS: ConfigMemo[dict[str, Any]] = ConfigMemo(_defaults)
+
+
 def annotation_errors(annotations: Mapping[str, Any]) -> list[AnnotationError]:
     """Every bad `vcl.io/*` annotation (unknown key, non-string or unusable value)."""
     return _parse(annotations, {})[1]
@@ -183,7 +187,7 @@ def annotation_errors(annotations: Mapping[str, Any]) -> list[AnnotationError]:
 
 def parse_settings(annotations: Mapping[str, Any], config: InjectorConfig) -> PodSettings:
     """Resolve a pod's settings; raises InvalidAnnotations naming every bad value."""
-    values, errors = _parse(annotations, _defaults(config))
+    values, errors = _parse(annotations, dict(_DEFAULTS.get(config)))
     if errors:
         raise InvalidAnnotations(errors)
     return PodSettings(**values)

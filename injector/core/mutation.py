@@ -41,12 +41,18 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
     frags = fragments_for(config, settings)
     status = _Status(config, settings, selection, frags)
 
-    for container in _containers_named(spec, selection.names):
-        _inject_container(container, frags, status)
+    targets = _containers_named(spec, selection.names)
+    # Fresh copies of every fragment this pod gets, in one marshal round trip.
+    *per_container, (init, sidecar, volumes) = clone(
+        [(frags.container_env, frags.container_mounts)] * len(targets)
+        + [(frags.init_container, frags.vpp_sidecar, frags.volumes)]
+    )
+    for container, (env, mounts) in zip(targets, per_container, strict=True):
+        _inject_container(container, env, mounts, frags, status)
     _check_free(spec, frags)
-    spec["volumes"] = [*(spec.get("volumes") or []), *clone(frags.volumes)]
-    status.volumes = [v["name"] for v in frags.volumes]
-    _add_init_containers(spec, frags, selection, status)
+    spec["volumes"] = [*(spec.get("volumes") or []), *volumes]
+    status.volumes = [v["name"] for v in volumes]
+    _add_init_containers(spec, [init] if sidecar is None else [sidecar, init], selection, status)
     if settings.dataplane == "node":
         if config.node_affinity:
             _require_vpp_node(spec)
@@ -154,7 +160,13 @@ def _containers_named(spec: dict[str, Any], names: tuple[str, ...]) -> list[dict
     return [x for x in every if x["name"] in names]
 
 
-def _inject_container(container: dict[str, Any], frags: PodFragments, status: _Status) -> None:
+def _inject_container(
+    container: dict[str, Any],
+    added_env: list[dict[str, Any]],
+    added_mounts: list[dict[str, Any]],
+    frags: PodFragments,
+    status: _Status,
+) -> None:
     name = container["name"]
     env = list_at(container, "env")
     mine = {e["name"] for e in frags.container_env}
@@ -172,7 +184,7 @@ def _inject_container(container: dict[str, Any], frags: PodFragments, status: _S
             f"container {name} has envFrom: an LD_PRELOAD or LD_LIBRARY_PATH set there is "
             "overridden by the injected one"
         )
-    env.extend(clone(frags.container_env))
+    env.extend(added_env)
     status.env[name] = {
         c.ENV_LD_PRELOAD: _prepend(env, c.ENV_LD_PRELOAD, frags.ld_preload),
         c.ENV_LD_LIBRARY_PATH: _prepend(env, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),
@@ -185,7 +197,7 @@ def _inject_container(container: dict[str, Any], frags: PodFragments, status: _S
                 f"container {name}: volumeMount {mount.get('name')!r} already uses "
                 f"{mount.get('mountPath')}, where the injector mounts the VCL files"
             )
-    mounts.extend(clone(frags.container_mounts))
+    mounts.extend(added_mounts)
 
 
 def _prepend(env: list[dict[str, Any]], name: str, prefix: str) -> str:
@@ -221,19 +233,16 @@ def _check_free(spec: dict[str, Any], frags: PodFragments) -> None:
 
 
 def _add_init_containers(
-    spec: dict[str, Any], frags: PodFragments, selection: Selection, status: _Status
+    spec: dict[str, Any], added: list[dict[str, Any]], selection: Selection, status: _Status
 ) -> None:
     """Our init containers go after every init container that runs first, and before the
     first selected one (a mesh proxy as native sidecar needs vcl.conf when it starts)."""
     inits = list_at(spec, "initContainers")
     position = next((i for i, x in enumerate(inits) if x["name"] in selection.names), len(inits))
-    added = [clone(frags.init_container)]
-    if frags.vpp_sidecar is not None:
-        added.insert(0, clone(frags.vpp_sidecar))
     inits[position:position] = added
     status.record["initContainers"] = [x["name"] for x in added]
     sidecars = [x["name"] for x in inits[position + len(added) :] if is_native_sidecar(x)]
-    if sidecars and frags.vpp_sidecar is None:
+    if sidecars and len(added) == 1:
         status.record["initContainersBefore"] = sidecars
 
 
@@ -245,7 +254,7 @@ def _require_vpp_node(spec: dict[str, Any]) -> None:
     if not terms:
         terms.append({})
     for term in terms:
-        list_at(term, "matchExpressions").append(clone(AFFINITY_EXPRESSION))
+        list_at(term, "matchExpressions").append(clone(AFFINITY_EXPRESSION))  # small, rare
 
 
 def _default_container(spec: dict[str, Any], config: InjectorConfig) -> str:

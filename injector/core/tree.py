@@ -11,9 +11,11 @@ def clone(value: Any) -> Any:
     """Deep copy of a JSON-shaped tree, done in C by marshal (about 10x copy.deepcopy).
 
     Trees holding other types (YAML timestamps, mapping proxies) take the slow path.
+    Format version 2 has no back-references, so objects shared in the input (YAML
+    aliases) come out as separate copies, as with copy.deepcopy of a JSON round trip.
     """
     try:
-        return marshal.loads(marshal.dumps(value))
+        return marshal.loads(marshal.dumps(value, 2))
     except ValueError:
         return _clone_slow(value)
 

@@ -7,10 +7,11 @@ error); a pod we refuse is a 200 with `allowed: false` and a message naming the 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from injector.core import InjectorConfig, InvalidAnnotations, decide, inject, patch
 from injector.core import constants as c
@@ -43,8 +44,8 @@ class Outcome:
 
 def parse_review(body: bytes) -> dict[str, Any]:
     try:
-        review = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        review = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadReview(f"body is not JSON: {exc}") from exc
     if not isinstance(review, dict):
         raise BadReview("body must be a JSON object (an AdmissionReview)")
@@ -87,10 +88,16 @@ def review_pod(request: dict[str, Any], config: InjectorConfig) -> tuple[dict[st
     raw_meta = pod.get("metadata")
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     outcome.pod = _text(meta.get("name")) or _text(meta.get("generateName"))
-    # Pods created by controllers may have no namespace in the object; the request has it.
-    view = pod
+    # The core sees the pod without managedFields (often half its size, never touched by
+    # the injection, so absent from the patch too) and with the request's namespace when
+    # the object has none (pods created by controllers).
+    original = pod
+    if "managedFields" in meta:
+        original = {**pod, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    view = original
     if "namespace" not in meta and outcome.namespace:
-        view = {**pod, "metadata": {**meta, "namespace": outcome.namespace}}
+        view = {**original, "metadata": {**meta, "namespace": outcome.namespace}}
+        view["metadata"].pop("managedFields", None)
     decision = decide(view, SELECTED_NAMESPACE, config)
     outcome.code, outcome.reason = decision.code, decision.reason
     if decision.code == "invalid-annotation":
@@ -105,16 +112,16 @@ def review_pod(request: dict[str, Any], config: InjectorConfig) -> tuple[dict[st
         injected = inject(view, config)
     except (InvalidAnnotations, InjectionError) as exc:
         return _deny(uid, outcome, str(exc))
-    if view is not pod:  # the namespace we filled in is not part of the patch
+    if "namespace" not in meta:  # the namespace we filled in is not part of the patch
         injected["metadata"].pop("namespace", None)
-    ops = patch(pod, injected)
+    ops = patch(original, injected)
     outcome.result = "injected"
-    status = json.loads(injected["metadata"]["annotations"][c.ANNOTATION_STATUS])
+    status = orjson.loads(injected["metadata"]["annotations"][c.ANNOTATION_STATUS])
     outcome.warnings = [f"vcl-injector: {w}" for w in status.get("warnings", [])]
     fields: dict[str, Any] = {
         "allowed": True,
         "patchType": "JSONPatch",
-        "patch": base64.b64encode(json.dumps(ops, separators=(",", ":")).encode()).decode(),
+        "patch": base64.b64encode(orjson.dumps(ops)).decode(),
     }
     if outcome.warnings:
         fields["warnings"] = outcome.warnings

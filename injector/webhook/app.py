@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -17,7 +18,7 @@ MAX_BODY = 4 * 1024 * 1024
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status, media_type="application/json")
+    return Response(orjson.dumps(body), status, media_type="application/json")
 
 
 def create_app(state: WebhookState, *, noop_endpoint: bool = False) -> FastAPI:

@@ -188,3 +188,20 @@ def test_status_annotation_with_wrong_types_is_refused_not_crashed() -> None:
     bad = '{"version":1,"initContainers":5}'
     code, out, err = run("-f", "-", stdin=POD.replace("namespace: demo}", f"namespace: demo, annotations: {{vcl.io/status: '{bad}'}}}}"))
     assert (code, out) == (1, "") and "vcl.io/status" in err
+
+
+def test_yaml_aliases_are_not_changed_through_each_other() -> None:
+    """Two containers sharing one env list through a YAML anchor: injecting one of them
+    must not change the other (the input is copied without shared references)."""
+    manifest = """kind: Pod
+metadata: {name: shared, annotations: {vcl.io/containers: a}}
+spec:
+  containers:
+    - {name: a, env: &common [{name: MODE, value: x}]}
+    - {name: b, env: *common}
+"""
+    code, out, err = run("-f", "-", stdin=manifest)
+    assert code == 0, err
+    a, b = yaml.safe_load(out)["spec"]["containers"]
+    assert any(e["name"] == "LD_PRELOAD" for e in a["env"])
+    assert b["env"] == [{"name": "MODE", "value": "x"}]

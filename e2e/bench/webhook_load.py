@@ -1,0 +1,147 @@
+"""Load benchmark of the webhook over real TLS (prints figures; not a test).
+
+Starts `vcl-injector serve --self-signed` on a free loopback port, then drives POST
+/mutate with a realistic 3-container pod (the apiserver's shape: managedFields, SA
+volume) and, in the same run, the server's POST /noop (same body, no work), from N
+concurrent connections. Prints p50/p99 of both, their ratio and admissions/s.
+The load comes from `wrk` (Debian package) when it is installed: a Python client on
+the same 2 cores measures mostly itself; otherwise from httpx (figures then say so).
+
+    python3 e2e/bench/webhook_load.py [--requests 5000] [--concurrency 32] [--seconds 10]
+
+Targets (issue 4): p99(mutate) <= 1.5 x p99(noop); >= 500 admissions/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
+
+
+def review_body() -> bytes:
+    review = json.loads((K8S / "admission-review-pod-from-replicaset.json").read_text())
+    pod = review["request"]["object"]
+    first = pod["spec"]["containers"][0]
+    pod["spec"]["containers"] = [
+        dict(copy.deepcopy(first), name=name, env=[{"name": "MODE", "value": name}])
+        for name in ("web", "worker", "cache")
+    ]
+    return json.dumps(review).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def drive(url: str, body: bytes, total: int, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    queue = iter(range(total))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(verify=False, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            for _ in queue:
+                started = time.perf_counter()
+                reply = await client.post(url, content=body, headers={"content-type": "application/json"})
+                latencies.append(time.perf_counter() - started)
+                if reply.status_code != 200:
+                    raise SystemExit(f"{url}: HTTP {reply.status_code}: {reply.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return latencies, time.perf_counter() - started
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BENCH_BODY"), "rb"):read()
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %f %f %f\\n", summary.requests,
+    summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3))
+end
+"""
+
+
+def drive_wrk(url: str, body: bytes, seconds: int, concurrency: int) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, requests/s) from wrk."""
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "body.json").write_bytes(body)
+        (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", f"{tmp}/post.lua", url],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "BENCH_BODY": f"{tmp}/body.json"},
+        ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    _, count, duration, p50, p99 = line.split()
+    return float(p50), float(p99), int(count) / float(duration)
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    port = free_port()
+    exe = shutil.which("vcl-injector")
+    cmd = [exe] if exe else [sys.executable, "-c", "from injector.cli.injector import main; main()"]
+    server = subprocess.Popen(
+        [*cmd, "serve", "--self-signed", "--host", "127.0.0.1", "--port", str(port), "--noop-endpoint", "--log-format", "json"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"https://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/healthz", verify=False, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        body = review_body()
+        asyncio.run(drive(f"{base}/mutate", body, 200, args.concurrency))  # warm-up
+        results = {}
+        use_wrk = shutil.which("wrk") is not None
+        for name in ("noop", "mutate"):
+            if use_wrk:
+                results[name] = drive_wrk(f"{base}/{name}", body, args.seconds, args.concurrency)
+            else:
+                lat, wall = asyncio.run(drive(f"{base}/{name}", body, args.requests, args.concurrency))
+                results[name] = (pct(lat, 50), pct(lat, 99), len(lat) / wall)
+        client = f"wrk, {args.seconds}s each" if use_wrk else f"httpx, {args.requests} requests each"
+        print(f"{client}, {args.concurrency} concurrent connections, TLS, 1 server process")
+        print(f"{'endpoint':8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+        for name, (p50, p99, rate) in results.items():
+            print(f"{name:8} {p50:8.2f} {p99:8.2f} {rate:8.0f}")
+        ratio = results["mutate"][1] / results["noop"][1]
+        print(f"p99 ratio mutate/noop: {ratio:.2f} (target <= 1.5); admissions/s: {results['mutate'][2]:.0f} (target >= 500)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
