@@ -142,6 +142,9 @@ static int ds_probe_app_socket(const char *path, char *err, size_t errlen) {
 
 static pthread_once_t ds_vcl_once = PTHREAD_ONCE_INIT;
 static int ds_vcl_ok;
+/* Set while LDP's constructor runs inside our dlopen: a socket VCL itself makes then (a TCP
+ * binary-API socket) must stay on the kernel, and must not re-enter pthread_once. */
+static __thread int ds_loading_ldp;
 
 static void ds_vcl_init(void) {
   const struct ds_config *cfg = ds_config();
@@ -155,7 +158,9 @@ static void ds_vcl_init(void) {
     ds_log("VPP unreachable (%s); VCL path disabled, every socket stays on the kernel", err);
     return;
   }
+  ds_loading_ldp = 1;
   void *h = dlopen(cfg->ldp_path, RTLD_NOW | RTLD_LOCAL);
+  ds_loading_ldp = 0;
   if (!h) {
     ds_log("cannot load LDP (%s); VCL path disabled, every socket stays on the kernel",
            dlerror());
@@ -168,6 +173,7 @@ static void ds_vcl_init(void) {
 }
 
 int ds_vcl_available(void) {
+  if (ds_loading_ldp) return 0;
   pthread_once(&ds_vcl_once, ds_vcl_init);
   return ds_vcl_ok;
 }

@@ -15,6 +15,8 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -39,6 +41,18 @@ __attribute__((constructor)) static void fake_attach(void) {
   if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) abort();
   if (connect(fd, (struct sockaddr *)&su, sizeof su) == 0 || errno != ENOENT) abort();
   if (close(fd) != 0) abort();
+  /* A VCL with a TCP API socket makes an AF_INET socket here: when we are being dlopen'ed
+   * lazily, the interposer must keep it on the kernel rather than re-enter its LDP loading. */
+  struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)};
+  to.sin_addr.s_addr = htonl(0x7f000002);
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  if (u < 0 || sendto(u, "x", 1, 0, (struct sockaddr *)&to, sizeof to) != 1) abort();
+  int (*path_of)(int) = (int (*)(int))dlsym(RTLD_DEFAULT, "vcl_dualstack_path");
+  Dl_info self;
+  const char *lazy = getenv("VCL_DUALSTACK_LDP");
+  int dlopened = lazy && dladdr((void *)fake_attach, &self) && strcmp(self.dli_fname, lazy) == 0;
+  if (path_of && dlopened && path_of(u) != 1) abort();
+  close(u);
 }
 
 EXPORT int socket(int d, int t, int p) { return v(REAL(int, socket, int, int, int)(d, t, p)); }
