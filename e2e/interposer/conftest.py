@@ -91,6 +91,11 @@ class LdpBuild:
     decisions = staticmethod(CI.Build.decisions)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario" in metafunc.fixturenames:
+        metafunc.parametrize("scenario", CI.SCENARIOS)
+
+
 @pytest.fixture(scope="session", params=["stacked", "lazy"])
 def build(request: pytest.FixtureRequest) -> LdpBuild:
     ldp = os.environ.get("VPP_LDP_LIB")

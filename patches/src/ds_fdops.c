@@ -107,13 +107,8 @@ DS_EXPORT int fcntl(int fd, int cmd, ...) {
   return ds_fcntl(fd, cmd, arg);
 }
 
-DS_EXPORT int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  va_start(ap, cmd);
-  unsigned long arg = va_arg(ap, unsigned long);
-  va_end(ap);
-  return ds_fcntl(fd, cmd, arg);
-}
+/* glibc >= 2.28 also exports fcntl64 (what LFS builds call); same thing on 64-bit. */
+DS_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 DS_EXPORT int ioctl(int fd, unsigned long req, ...) {
   va_list ap;

@@ -27,6 +27,23 @@ REPO = Path(__file__).resolve().parents[2]
 PATCHES = REPO / "patches"
 TIMEOUT = 60  # a hang is a failure, not a measurement
 
+# The C test program's scenarios (patches/tests/dualstack_test.c), given to any test that
+# takes a `scenario` argument; listen_both needs VCL_KERNEL_LISTEN=both and runs on its own.
+SCENARIOS = [
+    "tcp_blocking",
+    "sockopt",
+    "tcp_nonblocking",
+    "epoll",
+    "select",
+    "dup",
+    "fork",
+    "threads",
+    "udp",
+    "ipv6",
+    "vectors",
+    "close_range",
+]
+
 # The rules every "kernel vs moved" test runs under.
 TEST_RULES = {"VCL_DUALSTACK_TEST": "1", "VCL_KERNEL_CIDRS": "127.0.0.1/32"}
 
@@ -84,6 +101,11 @@ def _gcc_file(name: str) -> str:
         ["gcc", f"-print-file-name={name}"], capture_output=True, text=True, check=True
     )
     return str(Path(out.stdout.strip()).resolve())
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "scenario" in metafunc.fixturenames:
+        metafunc.parametrize("scenario", SCENARIOS)
 
 
 @pytest.fixture(scope="session")
