@@ -120,27 +120,19 @@ def parse_api_clients(text: str) -> tuple[str, list[AppWorker]]:
 
 def parse_sessions(text: str) -> list[Session]:
     """`show session verbose`: one row per session and a `Thread N: ...` footer."""
-    check_session_enabled(text)
-    sessions = []
-    for line in clean(text).splitlines():
-        if not line.strip() or line.startswith(("Connection", "Thread ")):
-            continue
-        m = SESSION_ROW.match(line)
-        if m is None:
-            raise CliTextError(f"bad `show session verbose` row: {line!r}")
-        sessions.append(
-            Session(
-                thread=int(m["thread"]),
-                index=int(m["index"]),
-                transport=m["transport"],
-                local=m["local"],
-                remote=m["remote"],
-                state=m["state"],
-                rx_fifo=int(m["rx"]),
-                tx_fifo=int(m["tx"]),
-            )
+    return [
+        Session(
+            thread=int(m["thread"]),
+            index=int(m["index"]),
+            transport=m["transport"],
+            local=m["local"],
+            remote=m["remote"],
+            state=m["state"],
+            rx_fifo=int(m["rx"]),
+            tx_fifo=int(m["tx"]),
         )
-    return sessions
+        for m in _rows(text, SESSION_ROW, "show session verbose")
+    ]
 
 
 @dataclass(frozen=True)
@@ -154,16 +146,24 @@ class SessionOwner:
 
 def parse_session_owners(text: str) -> list[SessionOwner]:
     """`show app listeners` / `show app client`: Connection, App[, Wrk]."""
+    return [
+        SessionOwner(int(m["thread"]), int(m["index"]), m["app"])
+        for m in _rows(text, OWNER_ROW, "show app listeners/client")
+    ]
+
+
+def _rows(text: str, row: re.Pattern[str], command: str) -> list[re.Match[str]]:
+    """The data rows of a session table (header and `Thread N:` footers skipped)."""
     check_session_enabled(text)
-    owners = []
+    matches = []
     for line in clean(text).splitlines():
-        if not line.strip() or line.startswith("Connection"):
+        if not line.strip() or line.startswith(("Connection", "Thread ")):
             continue
-        m = OWNER_ROW.match(line)
+        m = row.match(line)
         if m is None:
-            raise CliTextError(f"bad session owner row: {line!r}")
-        owners.append(SessionOwner(int(m["thread"]), int(m["index"]), m["app"]))
-    return owners
+            raise CliTextError(f"bad `{command}` row: {line!r}")
+        matches.append(m)
+    return matches
 
 
 def attribute_sessions(
