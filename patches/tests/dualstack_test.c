@@ -258,11 +258,16 @@ static void t_epoll(void) {
     CHECK(recv(fds[i], buf, sizeof buf, 0) == 2);
     seen |= 1 << i;
   }
+  CHECK(send(fds[1], "p2", 2, 0) == 2); /* epoll_pwait2 (timespec timeout) sees it too */
+  CHECK(epoll_pwait2(ep, evs, 4, NULL, NULL) == 1 && evs[0].data.u64 == 2001);
+  char p2[4];
+  CHECK(recv(fds[1], p2, sizeof p2, 0) == 2);
   for (int i = 0; i < 2; i++) {
     CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL) == 0);
     close(fds[i]);
   }
-  CHECK(epoll_wait(ep, evs, 4, 0) == 0);
+  struct timespec zero = {0, 0};
+  CHECK(epoll_wait(ep, evs, 4, 0) == 0 && epoll_pwait2(ep, evs, 4, &zero, NULL) == 0);
   close(ep);
   stop_server(&sk);
   stop_server(&sv);
@@ -511,10 +516,11 @@ static void t_listen_both(void) {
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = srv};
   CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev) == 0);
   CHECK(epoll_wait(ep, &ev, 1, -1) == 1 && ev.data.fd == srv);
-  int a2 = accept4(srv, NULL, NULL, SOCK_NONBLOCK);
+  int a2 = accept4(srv, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   CHECK(a2 >= 0);
   expect_path(a2, P_VCL);
   CHECK(fcntl(a2, F_GETFL) & O_NONBLOCK);
+  CHECK(fcntl(a2, F_GETFD) & FD_CLOEXEC); /* the placeholder carries the fd flag */
   int on = 1;
   CHECK(ioctl(srv, FIONBIO, &on) == 0);
   CHECK(accept(srv, NULL, NULL) == -1 && errno == EAGAIN);
