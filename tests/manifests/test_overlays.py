@@ -7,7 +7,8 @@ Covers:
   kubernetes-validate in strict mode (unknown fields fail); cert-manager's Issuer and
   Certificate are CRDs the schema does not have and are skipped, and only they;
 - that the validator really rejects a misspelt field (so the check can fail);
-- every object in vcl-system except the cluster-scoped ones;
+- every object in vcl-system except the cluster-scoped ones, and every object labelled
+  app.kubernetes.io/part-of=vcl-injector (docs/uninstall.md finds leftovers by it);
 - manifests/build.py against `kubectl kustomize` for every overlay, object for object
   (runs only where kubectl is on PATH: CI machines have none);
 - the renderer's strategic merge (merge by key, $patch: delete, replace) and its refusal
@@ -81,6 +82,19 @@ def test_everything_namespaced_is_in_vcl_system(
             assert namespace is None, obj["metadata"]["name"]
         else:
             assert namespace == "vcl-system", (obj["kind"], obj["metadata"]["name"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_is_labelled_part_of_vcl_injector(
+    overlays: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    for obj in overlays[overlay]:
+        labels = obj["metadata"].get("labels", {})
+        assert labels.get("app.kubernetes.io/part-of") == "vcl-injector", object_name(obj)
+
+
+def object_name(obj: dict[str, Any]) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not on PATH (CI has none)")
