@@ -26,6 +26,7 @@ from vppctl_py.models import (
     Session,
     Version,
 )
+from vppctl_py.protocol import VppClient
 from vppctl_py.validation import (
     ABSTRACT_PREFIX,
     FieldLimits,
@@ -304,6 +305,11 @@ def _valid_sock_name(sock_name: str) -> bool:
     except VppInputError:
         return False
     return True
+
+
+def _conforms_to_protocol(vpp: Vpp) -> VppClient:
+    # Never called: makes mypy check that Vpp implements the VppClient protocol.
+    return vpp
 
 
 def connect_with_backoff(

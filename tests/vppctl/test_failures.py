@@ -18,6 +18,7 @@ from vppctl_py import (
     VppApiDefinitionsError,
     VppConnectError,
     VppDisconnected,
+    VppTimeout,
     VppVersionMismatch,
     connect_with_backoff,
 )
@@ -178,3 +179,15 @@ def test_heap_is_configurable(tmp_path: Path, message_table: list[tuple[int, str
         vpp.add_app_namespace("one", 1, "abstract:one")
         after = vpp.memory()
         assert (before.size, before.used, after.used - before.used) == (64 << 20, 60 << 20, 1 << 20)
+
+
+def test_no_reply_in_time_is_a_timeout(fake: FakeVpp) -> None:
+    """A hung VPP: the call gives up after the client's timeout with VppTimeout, which is
+    a VppDisconnected (the connection is abandoned, a late reply must not be misread)."""
+    with Vpp.connect(fake.api_socket, timeout=0.2) as vpp:
+        fake.freeze()
+        with pytest.raises(VppTimeout, match="no reply from VPP to control_ping"):
+            vpp.ping()
+        assert not vpp.connected
+        with pytest.raises(VppDisconnected):
+            vpp.version()

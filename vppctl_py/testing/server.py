@@ -53,6 +53,7 @@ class FakeVpp:
         self.pid = FIRST_PID
         self.crashed: str | None = None
         self.unhandled: list[str] = []  # requests the fake does not implement
+        self.frozen = False  # True: requests are read but never answered (a hung VPP)
         self._lock = threading.RLock()
         self._clients: dict[socket.socket, FrameBuffer] = {}
         self._next_client = FIRST_CLIENT_INDEX
@@ -125,7 +126,13 @@ class FakeVpp:
             self.model = self._new_model()
             self.pid += 1
             self.crashed = None
+            self.frozen = False
             self._listen()
+
+    def freeze(self) -> None:
+        """Stop answering (connections stay open), like a VPP stuck in a long operation."""
+        with self._lock:
+            self.frozen = True
 
     def crash(self, reason: str) -> None:
         """Die like VPP: every connection drops; the socket file stays but refuses."""
@@ -217,6 +224,8 @@ class FakeVpp:
         if msg._0 == SOCKCLNT_CREATE_ID:
             index, self._next_client = self._next_client, self._next_client + 1
             conn.sendall(self.codec.handshake_reply(msg.context, index))
+            return
+        if self.frozen:
             return
         handler = handlers.HANDLERS.get(name)
         if handler is None:
