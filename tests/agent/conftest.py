@@ -1,0 +1,47 @@
+"""Agent test fixtures: a FakeVpp (VPP 26.06's wire protocol) and a host root directory."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vppctl_py import Vpp
+from vppctl_py.testing import FakeVpp, HeapModel, load_message_table
+
+
+@pytest.fixture(scope="session")
+def message_table(shared_dir: Path) -> list[tuple[int, str]]:
+    return load_message_table(shared_dir / "fixtures" / "vpp" / "message-table.json")
+
+
+@pytest.fixture
+def heap() -> HeapModel:
+    return HeapModel()
+
+
+@pytest.fixture
+def fake(
+    tmp_path: Path, message_table: list[tuple[int, str]], heap: HeapModel
+) -> Iterator[FakeVpp]:
+    (tmp_path / "vpp").mkdir()
+    with FakeVpp(tmp_path / "vpp", message_table=message_table, heap=heap) as server:
+        yield server
+
+
+@pytest.fixture
+def vpp(fake: FakeVpp) -> Iterator[Vpp]:
+    with Vpp.connect(fake.api_socket, timeout=5.0) as client:
+        yield client
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    # Short on purpose: <root>/pods/<uid>/app.sock must fit a unix socket name (107 bytes),
+    # which pytest's tmp_path does not.
+    path = Path(tempfile.mkdtemp(prefix="vcl", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""plan(): a table of desired/observed → actions (prune, then create, then sync), and the
+registration of pods (namespace id, paths, vcl.conf, owner) from their vcl.io/status."""
+
+from __future__ import annotations
+
+import pytest
+from injected_pods import injected_pod
+
+from injector.agent.plan import (
+    AddNamespace,
+    DeleteNamespace,
+    Observed,
+    ObservedDirectory,
+    ObservedNamespace,
+    RemoveDirectory,
+    WriteConf,
+    plan,
+)
+from injector.agent.registration import desired, registration
+
+ROOT = "/var/run/vcl"
+UID = "0b7c2c5e-5a8e-4c1e-9d7a-3f9e1b2c4d5e"
+POD = injected_pod("web", uid=UID)
+REG = registration(POD, ROOT)
+GOOD_DIR = ObservedDirectory(UID, REG.vcl_conf, 42, True)
+GOOD_NS = ObservedNamespace(REG.ns_id, 42, REG.sock_name)
+
+
+def observed(namespaces: list[ObservedNamespace], dirs: list[ObservedDirectory]) -> Observed:
+    return Observed({n.ns_id: n for n in namespaces}, {d.uid: d for d in dirs})
+
+
+def test_registration_of_an_injected_pod() -> None:
+    assert REG.ns_id == f"vcl-{UID}" and len(REG.ns_id) <= 63
+    assert REG.directory == f"{ROOT}/pods/{UID}"
+    assert REG.sock_name == f"{ROOT}/pods/{UID}/app.sock"
+    assert "app-socket-api /etc/vcl/app.sock" in REG.vcl_conf
+    assert "use-mq-eventfd" in REG.vcl_conf and "multi-thread-workers" in REG.vcl_conf
+    assert "namespace-secret" not in REG.vcl_conf and "namespace-id" not in REG.vcl_conf
+    assert REG.selected == ("app",) and REG.runtime_version == "26.06"
+
+
+def test_settings_from_annotations_reach_vcl_conf() -> None:
+    pod = injected_pod(
+        "tuned",
+        annotations={
+            "vcl.io/rx-fifo-size": "64Ki",
+            "vcl.io/eventfd": "false",
+            "vcl.io/app-scope": "local",
+        },
+    )
+    conf = registration(pod, ROOT).vcl_conf
+    assert "rx-fifo-size 65536" in conf and "use-mq-eventfd" not in conf
+    assert "app-scope-local" in conf and "app-scope-global" not in conf
+
+
+@pytest.mark.parametrize(
+    ("security", "owner"),
+    [
+        (None, (None, None)),
+        ({"runAsUser": 1000}, (1000, None)),
+        ({"runAsUser": 1000, "fsGroup": 2000}, (1000, 2000)),
+    ],
+)
+def test_file_owner_comes_from_the_pod_spec(
+    security: dict[str, int] | None, owner: tuple[int | None, int | None]
+) -> None:
+    reg = registration(injected_pod("o", security=security), ROOT)
+    assert (reg.owner_uid, reg.owner_gid) == owner
+
+
+def test_which_pods_are_registered() -> None:
+    plain = {"metadata": {"uid": "u1", "name": "plain"}, "spec": {}, "status": {}}
+    done = injected_pod("done", phase="Succeeded")
+    own_vpp = injected_pod("own", annotations={"vcl.io/dataplane": "pod"})
+    broken = injected_pod("broken")
+    broken["metadata"]["annotations"]["vcl.io/status"] = "{not json"
+    wanted, refused = desired([POD, plain, done, own_vpp, broken], ROOT)
+    assert list(wanted) == [UID]
+    assert refused == {broken["metadata"]["uid"]: "annotation vcl.io/status is not JSON"}
+
+
+STALE_NS = ObservedNamespace("vcl-gone", 7, f"{ROOT}/pods/gone/app.sock")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "seen", "actions"),
+    [
+        ({UID: REG}, observed([], []), [AddNamespace(REG, None), WriteConf(REG)]),
+        ({UID: REG}, observed([GOOD_NS], [GOOD_DIR]), []),
+        # VPP restarted: namespace gone, files kept: re-add with the same secret only.
+        ({UID: REG}, observed([], [GOOD_DIR]), [AddNamespace(REG, 42)]),
+        # Secret differs (env file rewritten): re-add updates it in VPP.
+        (
+            {UID: REG},
+            observed([ObservedNamespace(REG.ns_id, 1, REG.sock_name)], [GOOD_DIR]),
+            [AddNamespace(REG, 42, new=False)],
+        ),
+        # Socket gone or elsewhere: VPP ignores a new sock_name on re-add, so delete + add.
+        (
+            {UID: REG},
+            observed([GOOD_NS], [ObservedDirectory(UID, REG.vcl_conf, 42, False)]),
+            [DeleteNamespace(REG.ns_id, REG.sock_name), AddNamespace(REG, 42)],
+        ),
+        (
+            {UID: REG},
+            observed([ObservedNamespace(REG.ns_id, 42, "/elsewhere")], [GOOD_DIR]),
+            [DeleteNamespace(REG.ns_id, "/elsewhere"), AddNamespace(REG, 42)],
+        ),
+        # vcl.conf stale or missing: rewritten (after any create).
+        (
+            {UID: REG},
+            observed([GOOD_NS], [ObservedDirectory(UID, "old", 42, True)]),
+            [WriteConf(REG)],
+        ),
+        # Orphans: our namespace and a directory with no pod; VPP's default is never touched.
+        (
+            {},
+            observed(
+                [STALE_NS, ObservedNamespace("default", 0, "/run/vpp/app_ns_sockets/default")],
+                [ObservedDirectory("gone", None, None, False)],
+            ),
+            [DeleteNamespace("vcl-gone", STALE_NS.sock_name), RemoveDirectory("gone")],
+        ),
+        # Prune comes before create.
+        (
+            {UID: REG},
+            observed([STALE_NS], []),
+            [
+                DeleteNamespace("vcl-gone", STALE_NS.sock_name),
+                AddNamespace(REG, None),
+                WriteConf(REG),
+            ],
+        ),
+    ],
+)
+def test_plan_table(wanted: dict[str, object], seen: Observed, actions: list[object]) -> None:
+    assert plan(wanted, seen) == actions  # type: ignore[arg-type]
