@@ -7,6 +7,7 @@ VPPMessage objects built from the API JSON, never by hand.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass
@@ -33,9 +34,7 @@ class Codec:
 
     @classmethod
     def load(cls, api_dir: Path, table: list[tuple[int, str]] | None = None) -> Codec:
-        from vpp_papi.vpp_papi import VPPApiJSONFiles
-
-        _, messages, _ = VPPApiJSONFiles.load_api(apidir=str(api_dir))
+        messages = definitions(str(api_dir))
         return cls(messages, table if table is not None else generated_table(messages))
 
     def __post_init__(self) -> None:
@@ -69,6 +68,16 @@ class Codec:
                 "message_table": entries,
             },
         )
+
+
+@functools.cache
+def definitions(api_dir: str) -> dict[str, Any]:
+    """papi's message objects for an API tree, parsed once per process: every test
+    starts a fake, and the messages are only read, never changed."""
+    from vpp_papi.vpp_papi import VPPApiJSONFiles
+
+    _, messages, _ = VPPApiJSONFiles.load_api(apidir=api_dir)
+    return dict(messages)
 
 
 def generated_table(messages: dict[str, Any]) -> list[tuple[int, str]]:
