@@ -84,6 +84,9 @@ class PapiConnection:
         except OSError as e:  # includes TimeoutError: no handshake reply
             _close_socket(papi)
             raise VppConnectError(api_socket, _describe(e)) from None
+        except Exception as e:  # papi fails on a closed handshake with TypeError & co.
+            _close_socket(papi)
+            raise VppConnectError(api_socket, f"handshake failed: {e!r}") from None
         conn = cls(papi, api_socket)
         mismatches = conn.crc_mismatches(USED_MESSAGES)
         if mismatches:

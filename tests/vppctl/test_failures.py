@@ -191,3 +191,9 @@ def test_no_reply_in_time_is_a_timeout(fake: FakeVpp) -> None:
         assert not vpp.connected
         with pytest.raises(VppDisconnected):
             vpp.version()
+
+
+def test_no_handshake_reply(fake: FakeVpp) -> None:
+    fake.freeze()
+    with pytest.raises(VppConnectError, match="no handshake reply"):
+        Vpp.connect(fake.api_socket, timeout=0.2)

@@ -221,11 +221,11 @@ class FakeVpp:
         if name is None:
             self.unhandled.append(f"message id {msg}")
             return
+        if self.frozen:
+            return
         if msg._0 == SOCKCLNT_CREATE_ID:
             index, self._next_client = self._next_client, self._next_client + 1
             conn.sendall(self.codec.handshake_reply(msg.context, index))
-            return
-        if self.frozen:
             return
         handler = handlers.HANDLERS.get(name)
         if handler is None:
