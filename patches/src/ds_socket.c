@@ -39,7 +39,7 @@ static int ds_vcl_socket(struct ds_sock *s, int nonblock) {
   return vfd;
 }
 
-/* Re-registers the epoll registrations the app made before the decision. */
+/* Re-registers the epoll registrations the app made before the decision (under ds_lock). */
 static void ds_move_regs(struct ds_sock *s, int vfd, int keep_kernel) {
   for (int i = 0; i < s->nregs; i++) {
     struct ds_reg *r = &s->regs[i];
@@ -51,6 +51,7 @@ static void ds_move_regs(struct ds_sock *s, int vfd, int keep_kernel) {
       ds_log("fd %d: cannot move its epoll registration to the VCL side: %s", r->fd,
              strerror(errno));
   }
+  s->nregs = 0;
 }
 
 int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len, int is_bind,
@@ -85,12 +86,16 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
     int fl = LIBC(fcntl)(fd, F_GETFL);
     if (fl >= 0) LIBC(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
   }
+  /* A socket moved by connect() joins the epolls only once its connect was issued: a fresh
+   * unconnected socket reports EPOLLHUP, which an edge-triggered app would take for a
+   * failed connection. connect() moves them (ds_connect_moved). */
+  int defer_regs = want == DS_VCL && strcmp(call, "connect") == 0;
   if (vfd >= 0) {
     atomic_store_explicit(&s->vfd, vfd, memory_order_release);
-    ds_move_regs(s, vfd, want == DS_BOTH);
+    if (!defer_regs) ds_move_regs(s, vfd, want == DS_BOTH);
   }
   atomic_store_explicit(&s->path, want, memory_order_release);
-  ds_sock_forget_pending(s);
+  if (!defer_regs) ds_sock_forget_pending(s);
   ds_unlock();
   if (ds_config()->debug) {
     ds_format_addr(sa, addr, sizeof addr);
@@ -168,10 +173,23 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
   struct ds_sock *s = ds_sock_of(fd);
   if (!s) return LIBC(connect)(fd, sa, len);
   int path = ds_path_of(s);
-  if (path == DS_PENDING && sa && sa->sa_family != AF_UNSPEC)
+  int settled_here = 0;
+  if (path == DS_PENDING && sa && sa->sa_family != AF_UNSPEC) {
     path = ds_settle(fd, s, sa, len, 0, "connect");
-  if (path == DS_VCL) return VCL(connect)(atomic_load(&s->vfd), sa, len);
-  return LIBC(connect)(fd, sa, len);
+    settled_here = path == DS_VCL;
+  }
+  if (path != DS_VCL) return LIBC(connect)(fd, sa, len);
+  int vfd = atomic_load(&s->vfd);
+  int rc = VCL(connect)(vfd, sa, len);
+  if (settled_here) {
+    int saved = errno;
+    ds_lock();
+    ds_move_regs(s, vfd, 0);
+    ds_sock_forget_pending(s);
+    ds_unlock();
+    errno = saved;
+  }
+  return rc;
 }
 
 DS_EXPORT int listen(int fd, int backlog) {

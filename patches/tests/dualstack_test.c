@@ -223,7 +223,7 @@ static void t_epoll(void) {
   int ports[] = {pk, pv};
   for (int i = 0; i < 2; i++) {
     fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = 1000 + (uint64_t)i};
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLET, .data.u64 = 1000 + (uint64_t)i};
     CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) == 0);
     struct sockaddr_storage ss;
     socklen_t l = make_addr(&ss, hosts[i], ports[i]);
@@ -240,6 +240,7 @@ static void t_epoll(void) {
     for (int j = 0; j < n; j++) {
       CHECK(evs[j].data.u64 == 1000 || evs[j].data.u64 == 1001);
       CHECK(evs[j].events & EPOLLOUT);
+      CHECK(!(evs[j].events & (EPOLLHUP | EPOLLERR))); /* a fresh connection, not a failed one */
       seen |= 1 << (evs[j].data.u64 - 1000);
     }
   }
