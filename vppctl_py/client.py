@@ -162,16 +162,14 @@ class Vpp:
         binding but keeps the old socket (delete and re-add to move it); a bad binding
         returns -19 (SESSION_E_INVALID)."""
         self._check_namespace_args(ns_id, secret, sock_name, netns)
-        fields: dict[str, object] = {
-            "is_add": True,
-            "secret": secret,
+        binding = {
             "sw_if_index": NO_INDEX if sw_if_index is None else sw_if_index,
             "ip4_fib_id": 0 if ip4_fib_id is None else ip4_fib_id,
             "ip6_fib_id": 0 if ip6_fib_id is None else ip6_fib_id,
-            "namespace_id": ns_id,
         }
-        for key in ("sw_if_index", "ip4_fib_id", "ip6_fib_id"):
-            check_uint(int(fields[key]), 32, key)  # type: ignore[call-overload]
+        for key, value in binding.items():
+            check_uint(value, 32, key)
+        fields = {"is_add": True, "secret": secret, "namespace_id": ns_id, **binding}
         if netns is None:
             r = self._conn.checked("app_namespace_add_del_v4", sock_name=sock_name, **fields)
         else:
@@ -200,10 +198,11 @@ class Vpp:
 
         A missing namespace raises VppApiError -19 (SESSION_E_INVALID) unless
         missing_ok. A namespace whose socket name is invalid (left half-made by a
-        failed add) is refused with VppInputError: deleting it crashes VPP 26.06."""
+        failed add: neither a path nor `abstract:`, so VPP could not even parse it) is
+        refused with VppInputError: deleting it crashes VPP 26.06."""
         check_ns_id(ns_id, self.limits)
         for ns in self.app_namespaces():
-            if ns.ns_id == ns_id and not _valid_sock_name(ns.sock_name):
+            if ns.ns_id == ns_id and not ns.sock_name.startswith(("/", ABSTRACT_PREFIX)):
                 raise VppInputError(
                     "ns_id",
                     ns_id,
@@ -297,14 +296,6 @@ class Vpp:
         before adding namespaces: each takes ~7 MB with default session tables, and
         VPP aborts when the heap is exhausted."""
         return cli_text.parse_main_heap(self.cli("show memory main-heap"))
-
-
-def _valid_sock_name(sock_name: str) -> bool:
-    try:
-        check_sock_name(sock_name)
-    except VppInputError:
-        return False
-    return True
 
 
 def _conforms_to_protocol(vpp: Vpp) -> VppClient:

@@ -104,6 +104,8 @@ def test_netns_namespace_uses_v3_and_vpp_builds_the_socket_name(vpp: Vpp) -> Non
     vpp.add_app_namespace("pod", 5, "abstract:vcl-pod", netns="cni-1234")
     (ns,) = [n for n in vpp.app_namespaces() if n.ns_id == "pod"]
     assert ns.sock_name == "abstract:vcl-pod,netns_name=cni-1234"
+    vpp.del_app_namespace("pod")  # VPP's own name for it must not look half-made
+    assert [n.ns_id for n in vpp.app_namespaces()] == ["default"]
 
 
 def test_session_layer_disabled(fake: FakeVpp, vpp: Vpp, sock_dir: Path) -> None:
