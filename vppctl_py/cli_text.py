@@ -23,6 +23,7 @@ CONNECTION = (
 )
 SESSION_ROW = re.compile(CONNECTION + r"\s+(?P<state>[A-Z_-]+)\s+(?P<rx>\d+)\s+(?P<tx>\d+)\s*$")
 OWNER_ROW = re.compile(CONNECTION + r"\s+(?P<app>\S+)(?:\s+(?P<wrk>\d+))?\s*$")
+MQ_WORKER = re.compile(r"\[A(\d+)\]\[(\d+)\]")
 HEAP_SIZE = re.compile(r"\bsize (?P<size>[0-9.]+[kmg]?)\b")
 HEAP_USAGE = re.compile(
     r"total: (?P<total>\S+), used: (?P<used>\S+), free: (?P<free>\S+), "
@@ -98,10 +99,22 @@ def parse_apps(text: str) -> list[AppRow]:
     return rows
 
 
-def parse_api_clients(text: str) -> tuple[str, list[AppWorker]]:
+@dataclass(frozen=True)
+class ApiClient:
+    """A row of `api-clients`: an app worker's connection to the namespace socket."""
+
+    app_index: int
+    wrk_index: int  # per app: 0..n-1
+    fd: int
+
+
+def parse_api_clients(text: str) -> tuple[str, list[ApiClient]]:
     """`show app ns id X api-clients`: the namespace socket and its app workers.
 
-    The row with app index -1 is the namespace socket's own listener, not a worker."""
+    The row with app index -1 is the namespace socket's own listener, not a worker.
+    Not used by the client: VPP 26.06 dereferences the namespace without checking it
+    exists (app_namespace_show_api in src/vnet/session/application_namespace.c), so
+    asking about a namespace deleted meanwhile would crash VPP; see parse_app_workers."""
     check_session_enabled(text)
     lines = [clean(line) for line in text.splitlines() if line.strip()]
     if len(lines) < 2 or not lines[0].startswith("socket: "):
@@ -114,8 +127,16 @@ def parse_api_clients(text: str) -> tuple[str, list[AppWorker]]:
         except ValueError:
             raise CliTextError(f"bad `api-clients` row: {line!r}") from None
         if app_index >= 0:
-            workers.append(AppWorker(app_index, wrk_index, fd))
+            workers.append(ApiClient(app_index, wrk_index, fd))
     return lines[0].removeprefix("socket: ").strip(), workers
+
+
+def parse_app_workers(text: str) -> list[AppWorker]:
+    """`show app mq`: per app, `[A<app>][<worker>]` and the worker's queue stats.
+
+    `[Ctrl<n>]` lines are VPP's own queues; `[A<app>][R<n>]` are rx queues, not workers."""
+    check_session_enabled(text)
+    return [AppWorker(int(m[1]), int(m[2])) for m in MQ_WORKER.finditer(clean(text))]
 
 
 def parse_sessions(text: str) -> list[Session]:

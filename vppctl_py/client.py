@@ -13,7 +13,7 @@ from vppctl_py.connection import (
     PapiConnection,
     resolve_api_dir,
 )
-from vppctl_py.errors import CliTextError, VppApiError, VppCliError, VppConnectError, VppInputError
+from vppctl_py.errors import VppApiError, VppCliError, VppConnectError, VppInputError
 from vppctl_py.models import (
     NO_INDEX,
     App,
@@ -223,20 +223,13 @@ class Vpp:
         return cli_text.parse_app_namespaces(self._session_cli("show app ns"))
 
     def apps(self) -> list[App]:
-        """Attached apps with their workers. Parsed from `show app` and, per namespace
-        with apps, `show app ns id X api-clients` (no dump message exists; workers
-        register themselves over the namespace socket, never through this API)."""
+        """Attached apps with their workers, parsed from `show app` and `show app mq`
+        (no dump message exists; VCL registers each worker itself over the namespace
+        socket, one per thread with multi-thread-workers, never through this API)."""
         rows = cli_text.parse_apps(self._session_cli("show app"))
         workers: dict[int, list[AppWorker]] = {}
-        for ns_id in sorted({row.ns_id for row in rows}):
-            try:
-                _, found = cli_text.parse_api_clients(
-                    self._session_cli(f"show app ns id {ns_id} api-clients")
-                )
-            except (CliTextError, VppCliError):
-                continue  # the namespace went away between the two commands
-            for worker in found:
-                workers.setdefault(worker.app_index, []).append(worker)
+        for worker in cli_text.parse_app_workers(self._session_cli("show app mq")):
+            workers.setdefault(worker.app_index, []).append(worker)
         return [
             App(row.index, row.name, row.ns_id, tuple(workers.get(row.index, ()))) for row in rows
         ]

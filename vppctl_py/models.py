@@ -43,11 +43,11 @@ class AppNamespace:
 
 @dataclass(frozen=True)
 class AppWorker:
-    """One app worker as `show app ns id X api-clients` lists it."""
+    """One app worker as `show app mq` lists it: `wrk_index` is VPP's global app-worker
+    index (unique across apps), not the per-app 0..n-1 number of `api-clients`."""
 
     app_index: int
     wrk_index: int
-    fd: int
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import pytest
 
 from vppctl_py import cli_text
 from vppctl_py.errors import CliTextError
-from vppctl_py.models import AppWorker
 
 
 def read(vpp_fixtures: Path, name: str) -> str:
@@ -98,11 +97,23 @@ def test_api_clients_lists_workers(vpp_fixtures: Path) -> None:
         read(vpp_fixtures, "3-vcl-apps/show_app_ns_id_tenant-b_api-clients.txt")
     )
     assert socket == "abstract:vpp-ns-tenant-b"
-    assert workers == [AppWorker(3, 0, 30), AppWorker(3, 1, 33)]
+    assert workers == [cli_text.ApiClient(3, 0, 30), cli_text.ApiClient(3, 1, 33)]
     _, none = cli_text.parse_api_clients(
         read(vpp_fixtures, "4-apps-exited/show_app_ns_id_tenant-a_api-clients.txt")
     )
     assert none == []
+
+
+def test_app_workers_from_show_app_mq(vpp_fixtures: Path) -> None:
+    workers = cli_text.parse_app_workers(read(vpp_fixtures, "3-vcl-apps/show_app_mq.txt"))
+    by_app: dict[int, list[int]] = {}
+    for w in workers:
+        by_app.setdefault(w.app_index, []).append(w.wrk_index)
+    assert by_app == {0: [0], 1: [1, 2, 3], 2: [4, 7, 8], 3: [5, 6]}
+    assert [
+        w.app_index
+        for w in cli_text.parse_app_workers(read(vpp_fixtures, "1-empty/show_app_mq.txt"))
+    ] == [0]
 
 
 def test_sessions_and_their_owners(vpp_fixtures: Path) -> None:

@@ -34,8 +34,12 @@ def test_apps_with_workers_per_namespace(fake: FakeVpp, vpp: Vpp, sock_dir: Path
     test_server = fake.attach_app("tenant-b", "vcl_test_server", workers=2)
     apps = {app.index: app for app in vpp.apps()}
     assert apps[server].ns_id == "tenant-a"
-    assert [w.wrk_index for w in apps[server].workers] == [0, 1, 2]
-    assert [w.wrk_index for w in apps[test_server].workers] == [0, 1]
+    assert apps[server].workers == (
+        AppWorker(server, 1),
+        AppWorker(server, 2),
+        AppWorker(server, 3),
+    )
+    assert [w.wrk_index for w in apps[test_server].workers] == [4, 5]
     fake.detach_app(server)
     assert [app.name for app in vpp.apps()] == ["vcl_test_server"]
 
@@ -54,7 +58,10 @@ def test_app_indices_start_at_one_and_are_reused(fake: FakeVpp, vpp: Vpp, sock_d
     assert (first, second) == (1, 2)
     fake.detach_app(first)
     assert fake.attach_app("t", "c") == 1
-    assert vpp.apps()[0] == App(1, "c", "t", (AppWorker(1, 0, vpp.apps()[0].workers[0].fd),))
+    assert vpp.apps() == [
+        App(1, "c", "t", (AppWorker(1, 1),)),
+        App(2, "b", "t", (AppWorker(2, 2),)),
+    ]
 
 
 def test_sessions_are_attributed_to_apps_and_namespaces(

@@ -12,6 +12,7 @@ import pytest
 from vppctl_py import cli_text
 from vppctl_py.testing import FakeVpp, HeapModel
 from vppctl_py.testing.render import memory_size, msize, run_cli
+from vppctl_py.testing.state import VppCrash
 
 
 def fixture_state(fake: FakeVpp) -> dict[str, int]:
@@ -47,8 +48,9 @@ def test_apps_workers_sessions_match_capture(fake: FakeVpp, vpp_fixtures: Path) 
     server = fake.attach_app("tenant-a", "python3-ldp-31069", workers=3)
     client = fake.attach_app("tenant-a", "python3-ldp-31072", workers=3)
     fake.attach_app("tenant-b", "vcl_test_server", workers=2)
-    fake.model.apps[server].workers = [18, 21, 24]
-    fake.model.apps[client].workers = [27, 36, 40]
+    for app, fds in ((server, [18, 21, 24]), (client, [27, 36, 40])):
+        for worker, fd in zip(fake.model.apps[app].workers, fds, strict=True):
+            worker.fd = fd
     captured = vpp_fixtures / "cli/3-vcl-apps"
     assert cli(fake, "show app") == (captured / "show_app.txt").read_text()
     assert cli(fake, "show app verbose") == (captured / "show_app_verbose.txt").read_text()
@@ -56,6 +58,9 @@ def test_apps_workers_sessions_match_capture(fake: FakeVpp, vpp_fixtures: Path) 
         cli(fake, "show app ns id tenant-a api-clients")
         == (captured / "show_app_ns_id_tenant-a_api-clients.txt").read_text()
     )
+    workers = cli_text.parse_app_workers(cli(fake, "show app mq"))
+    captured_workers = cli_text.parse_app_workers((captured / "show_app_mq.txt").read_text())
+    assert len(workers) == len(captured_workers)
     for local, transport in [
         ("0.0.0.0:5001", "CT:T"),
         ("10.99.0.1:5001", "T"),
@@ -91,6 +96,7 @@ def test_show_app_ns_id_detail_matches_capture(fake: FakeVpp, vpp_fixtures: Path
 @pytest.mark.parametrize(
     "name",
     [
+        "show_app_mq",
         "show_version",
         "show_app",
         "show_app_ns_verbose",
@@ -110,6 +116,13 @@ def test_show_version_verbose_matches_capture(fake: FakeVpp, vpp_fixtures: Path)
         cli(fake, "show version verbose")
         == (vpp_fixtures / "cli/1-empty/show_version_verbose.txt").read_text()
     )
+
+
+def test_api_clients_of_a_missing_namespace_crashes_vpp(fake: FakeVpp) -> None:
+    """From VPP 26.06's source (not captured): the reason the client never asks."""
+    with pytest.raises(VppCrash, match="app_namespace_show_api"):
+        run_cli(fake.model, "show app ns id gone api-clients", fake.pid)
+    assert run_cli(fake.model, "show app ns id gone", fake.pid) == (0, "ns gone not found\n")
 
 
 @pytest.mark.parametrize(

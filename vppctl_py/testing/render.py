@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vppctl_py.testing.state import Session, VppModel
+from vppctl_py.testing.state import Session, VppCrash, VppModel
 
 YELLOW, RESET = "\x1b[33m", "\x1b[0m"
 VERSION = "v26.06-release"
@@ -52,7 +52,7 @@ def show_app_ns(model: VppModel) -> str:
 def show_app_ns_id(model: VppModel, ns_id: str) -> str:
     ns = model.by_id(ns_id)
     if ns is None:
-        return f"application namespace {ns_id} does not exist\n"
+        return f"ns {ns_id} not found\n"  # show_app_ns_fn, src/vnet/session/application_namespace.c
     return (
         f"Application namespace [{ns.index}]\nid:        {ns.ns_id}\nsecret:    {ns.secret}\n"
         f"Interface: {interface_name(model, ns.sw_if_index)}\nSocket:    {ns.sock_name}\n"
@@ -63,13 +63,15 @@ def show_app_ns_id(model: VppModel, ns_id: str) -> str:
 def show_api_clients(model: VppModel, ns_id: str) -> str:
     ns = model.by_id(ns_id)
     if ns is None:
-        return f"application namespace {ns_id} does not exist\n"
+        # Not captured; from VPP 26.06's source: app_namespace_show_api() reads
+        # app_ns->sock_name without checking that the namespace exists.
+        raise VppCrash(f"SIGSEGV in app_namespace_show_api: no namespace {ns_id!r}")
     # VPP prints the socket name's NUL terminator.
     lines = [f"socket: {ns.sock_name}\0", f"{'app index':>12}{'wrk index':>12}{'fd':>5}"]
     lines.append(f"{-1:>12}{-1:>12}{ns.fd:>5}")
     for app in sorted(model.apps.values(), key=lambda a: a.index):
         if app.ns_id == ns_id:
-            lines += [f"{app.index:>12}{w:>12}{fd:>5}" for w, fd in enumerate(app.workers)]
+            lines += [f"{app.index:>12}{n:>12}{w.fd:>5}" for n, w in enumerate(app.workers)]
     return "\n".join(lines) + "\n"
 
 
@@ -79,6 +81,16 @@ def show_app(model: VppModel) -> str:
         f"{app.index:<10}{app.name:<20}{app.ns_id + chr(0):<40}"
         for app in sorted(model.apps.values(), key=lambda a: a.index)
     ]
+    return "\n".join(lines) + "\n"
+
+
+def show_app_mq(model: VppModel) -> str:
+    """Message queues: VPP's own ([Ctrl0], app 0), then one line per app listing every
+    worker as [A<app>][<global worker index>] with its queue (left empty here)."""
+    lines = ["[Ctrl0] [Q:0/2048] [R0:0/2048] [R1:0/1024]", "[A0][0] [Q:0/128] [R0:0/128] [R1:0/16]"]
+    for app in sorted(model.apps.values(), key=lambda a: a.index):
+        queues = " [Q:0/2048] [R0:0/2048] [R1:0/128]"
+        lines.append("".join(f"[A{app.index}][{w.index}]{queues}" for w in app.workers))
     return "\n".join(lines) + "\n"
 
 
@@ -188,6 +200,7 @@ def _session_command(model: VppModel, words: list[str]) -> Callable[[], str] | N
         ("show", "app", "verbose"): lambda: show_app(model),
         ("show", "app", "listeners"): lambda: show_app_listeners(model),
         ("show", "app", "client"): lambda: show_app_client(model),
+        ("show", "app", "mq"): lambda: show_app_mq(model),
         ("show", "session", "verbose"): lambda: show_session_verbose(model),
     }
     if tuple(words) in simple:

@@ -61,11 +61,17 @@ class Interface:
 
 
 @dataclass
+class Worker:
+    index: int  # VPP's global app-worker index (0 is VPP's own app 0)
+    fd: int  # VPP's fd of the worker's connection to the namespace socket
+
+
+@dataclass
 class App:
     index: int
     name: str
     ns_id: str
-    workers: list[int]  # fds of the workers' app-socket connections, by worker index
+    workers: list[Worker]  # by per-app worker number
     eventfd: bool = True
 
 
@@ -206,7 +212,11 @@ class VppModel:
         if ns is None:
             raise KeyError(f"no app namespace {ns_id!r}")
         index = lowest_free(self.apps, start=1)  # app 0 is VPP's own (see `show app mq`)
-        app = App(index, name, ns_id, [self.take_fd() for _ in range(workers)], eventfd)
+        app = App(index, name, ns_id, [], eventfd)
+        for _ in range(workers):
+            taken = {w.index for a in self.apps.values() for w in a.workers} | {0}
+            taken |= {w.index for w in app.workers}
+            app.workers.append(Worker(lowest_free(taken), self.take_fd()))
         self.apps[index] = app
         return app
 
