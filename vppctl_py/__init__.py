@@ -26,6 +26,7 @@ from vppctl_py.models import (
     Ping,
     Session,
     Version,
+    interface_with_address,
 )
 from vppctl_py.protocol import VppClient
 
@@ -55,4 +56,5 @@ __all__ = [
     "VppTimeout",
     "VppVersionMismatch",
     "connect_with_backoff",
+    "interface_with_address",
 ]

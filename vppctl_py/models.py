@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # sw_if_index / fib id meaning "none" in VPP's API (~0).
@@ -116,3 +118,13 @@ class MainHeap:
     def available(self) -> int:
         """Bytes still allocatable: the heap cannot grow past `size`."""
         return max(0, min(self.free, self.size - self.used))
+
+
+def interface_with_address(interfaces: Iterable[Interface], ip: str) -> Interface | None:
+    """The interface holding address `ip` (how the agent finds a pod's interface in
+    calico-vpp mode), or None. IPv6 spellings are compared as addresses, not text."""
+    wanted = ipaddress.ip_address(ip)
+    for iface in interfaces:
+        if any(ipaddress.ip_address(a.address) == wanted for a in iface.addresses):
+            return iface
+    return None

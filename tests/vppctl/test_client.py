@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from vppctl_py import App, AppWorker, InterfaceAddress, Vpp, VppApiError, VppInputError
+from vppctl_py import (
+    App,
+    AppWorker,
+    InterfaceAddress,
+    Vpp,
+    VppApiError,
+    VppInputError,
+    interface_with_address,
+)
 from vppctl_py.testing import FakeVpp
 
 _spec = importlib.util.spec_from_file_location(
@@ -97,6 +105,17 @@ def test_interfaces_with_addresses_and_vrf(fake: FakeVpp, vpp: Vpp) -> None:
     )
     assert (found["tap7"].index, found["tap7"].vrf) == (pod, 7)
     assert found["local0"].admin_up is False
+
+
+@pytest.mark.parametrize(
+    ("ip", "name"),
+    [("10.1.2.3", "tap7"), ("fd00:0::1", "loop0"), ("10.99.0.1", "loop0"), ("10.1.2.4", None)],
+)
+def test_interface_with_address(fake: FakeVpp, vpp: Vpp, ip: str, name: str | None) -> None:
+    fake.add_interface("loop0", ["10.99.0.1/24", "fd00::1/64"])
+    fake.add_interface("tap7", ["10.1.2.3/32"], vrf=7)
+    found = interface_with_address(vpp.interfaces(), ip)
+    assert (found.name if found else None) == name
 
 
 def test_namespace_bound_to_interface_takes_its_vrf(fake: FakeVpp, vpp: Vpp) -> None:
