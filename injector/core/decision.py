@@ -50,23 +50,30 @@ def decide(
             "cannot serve; remove hostNetwork to inject it",
         )
 
+    # The pod's own choice: the annotation, else the label of the same name (a
+    # MutatingWebhookConfiguration's objectSelector can match labels only, so the
+    # pod-level opt-in entry selects on the label).
     wanted = annotations.get(c.ANNOTATION_INJECT)
+    source = "annotation"
+    if wanted is None:
+        wanted = _mapping(meta.get("labels")).get(c.ANNOTATION_INJECT)
+        source = "label"
     if wanted is not None and wanted not in ("true", "false"):
         return Decision(
             False,
             "invalid-annotation",
-            f"annotation {c.ANNOTATION_INJECT}={_show(wanted)} is invalid: accepted values are "
+            f"{source} {c.ANNOTATION_INJECT}={_show(wanted)} is invalid: accepted values are "
             '"true" or "false"',
         )
     if wanted == "false":
         return Decision(
             False,
             "pod-opt-out",
-            f'the pod opts out with annotation {c.ANNOTATION_INJECT}="false"; remove it to inject',
+            f'the pod opts out with {source} {c.ANNOTATION_INJECT}="false"; remove it to inject',
         )
     already = c.ANNOTATION_STATUS in annotations
     if wanted == "true":
-        return _yes(already, f'the pod opts in with annotation {c.ANNOTATION_INJECT}="true"')
+        return _yes(already, f'the pod opts in with {source} {c.ANNOTATION_INJECT}="true"')
 
     label = labels.get(c.NAMESPACE_LABEL)
     where = f"namespace {namespace!r}" if isinstance(namespace, str) else "the namespace"

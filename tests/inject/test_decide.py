@@ -14,9 +14,15 @@ CONFIG = InjectorConfig()
 
 
 def pod(
-    *, namespace: str | None = "demo", annotations: dict[str, Any] | None = None, **spec: Any
+    *,
+    namespace: str | None = "demo",
+    annotations: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+    **spec: Any,
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": "p"}
+    if labels is not None:
+        meta["labels"] = labels
     if namespace is not None:
         meta["namespace"] = namespace
     if annotations is not None:
@@ -69,6 +75,28 @@ ENABLED = {"vcl-injection": "enabled"}
             "excluded",
         ),
         (pod(annotations={"vcl.io/status": "{}"}), ENABLED, True, "reinjected", "idempotent"),
+        (pod(labels={"vcl.io/inject": "true"}), {}, True, "injected", 'label vcl.io/inject="true"'),
+        (
+            pod(labels={"vcl.io/inject": "false"}),
+            ENABLED,
+            False,
+            "pod-opt-out",
+            'label vcl.io/inject="false"',
+        ),
+        (
+            pod(labels={"vcl.io/inject": "no"}),
+            ENABLED,
+            False,
+            "invalid-annotation",
+            "label vcl.io/inject='no'",
+        ),
+        (
+            pod(labels={"vcl.io/inject": "true"}, annotations={"vcl.io/inject": "false"}),
+            {},
+            False,
+            "pod-opt-out",
+            "annotation",
+        ),
         (pod(namespace=None), ENABLED, True, "injected", "the namespace is labelled"),
     ],
 )
