@@ -57,7 +57,9 @@ async def drive(url: str, body: bytes, total: int, concurrency: int) -> tuple[li
         async def worker() -> None:
             for _ in queue:
                 started = time.perf_counter()
-                reply = await client.post(url, content=body, headers={"content-type": "application/json"})
+                reply = await client.post(
+                    url, content=body, headers={"content-type": "application/json"}
+                )
                 latencies.append(time.perf_counter() - started)
                 if reply.status_code != 200:
                     raise SystemExit(f"{url}: HTTP {reply.status_code}: {reply.text[:200]}")
@@ -88,7 +90,9 @@ def drive_wrk(url: str, body: bytes, seconds: int, concurrency: int) -> tuple[fl
         (Path(tmp) / "post.lua").write_text(WRK_SCRIPT)
         out = subprocess.run(
             ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "-s", f"{tmp}/post.lua", url],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "BENCH_BODY": f"{tmp}/body.json"},
         ).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
@@ -110,7 +114,18 @@ def main() -> None:
     exe = shutil.which("vcl-injector")
     cmd = [exe] if exe else [sys.executable, "-c", "from injector.cli.injector import main; main()"]
     server = subprocess.Popen(
-        [*cmd, "serve", "--self-signed", "--host", "127.0.0.1", "--port", str(port), "--noop-endpoint", "--log-format", "json"],
+        [
+            *cmd,
+            "serve",
+            "--self-signed",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--noop-endpoint",
+            "--log-format",
+            "json",
+        ],
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -129,15 +144,21 @@ def main() -> None:
             if use_wrk:
                 results[name] = drive_wrk(f"{base}/{name}", body, args.seconds, args.concurrency)
             else:
-                lat, wall = asyncio.run(drive(f"{base}/{name}", body, args.requests, args.concurrency))
+                lat, wall = asyncio.run(
+                    drive(f"{base}/{name}", body, args.requests, args.concurrency)
+                )
                 results[name] = (pct(lat, 50), pct(lat, 99), len(lat) / wall)
-        client = f"wrk, {args.seconds}s each" if use_wrk else f"httpx, {args.requests} requests each"
+        client = (
+            f"wrk, {args.seconds}s each" if use_wrk else f"httpx, {args.requests} requests each"
+        )
         print(f"{client}, {args.concurrency} concurrent connections, TLS, 1 server process")
         print(f"{'endpoint':8} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
         for name, (p50, p99, rate) in results.items():
             print(f"{name:8} {p50:8.2f} {p99:8.2f} {rate:8.0f}")
         ratio = results["mutate"][1] / results["noop"][1]
-        print(f"p99 ratio mutate/noop: {ratio:.2f} (target <= 1.5); admissions/s: {results['mutate'][2]:.0f} (target >= 500)")
+        print(
+            f"p99 ratio mutate/noop: {ratio:.2f} (target <= 1.5); admissions/s: {results['mutate'][2]:.0f} (target >= 500)"
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)

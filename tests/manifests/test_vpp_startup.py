@@ -4,7 +4,7 @@ Covers:
 - the committed ConfigMaps equal what manifests/render.py renders from
   templates/startup.conf.j2 (they never drift), and `render.py --check` says so and
   fails on a stale file;
-- the CPU profiles: shared has poll-sleep-usec 100, dedicated polls (no poll-sleep-usec),
+- the CPU profiles: shared has poll-sleep-usec 100, dedicated polls (poll-sleep-usec 0, stated),
   and the dedicated overlay's VPP gets a whole core with Guaranteed QoS;
 - sizing: every session table line at 2M, and a main heap that fits 110 pods' app
   namespaces at least twice over (the documented formula), and the VPP container's memory
@@ -78,7 +78,7 @@ def test_check_fails_on_a_stale_configmap(
 
 
 @pytest.mark.parametrize(
-    ("overlay", "sleep"), [("default", ["100"]), ("cert-manager", ["100"]), ("dedicated", [])]
+    ("overlay", "sleep"), [("default", ["100"]), ("cert-manager", ["100"]), ("dedicated", ["0"])]
 )
 def test_cpu_profiles(overlays: Objects, overlay: str, sleep: list[str]) -> None:
     conf = startup_conf(overlays, overlay)
