@@ -1,5 +1,7 @@
-/* Loopback TCP ping-pong for the benchmark: pingpong HOST ITERATIONS
+/* Loopback TCP ping-pong for the benchmark: pingpong HOST ITERATIONS [calls]
  * A server thread echoes 1 byte; the client sends 1 byte and waits for it, ITERATIONS times.
+ * With "calls", the client instead makes ITERATIONS non-blocking recv() calls on its idle
+ * connection (each returns EAGAIN): the cost of one intercepted call, without wake-ups.
  * Prints the elapsed nanoseconds of the loop (connection setup excluded). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -7,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,8 +29,8 @@ static void *echo(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: %s HOST ITERATIONS\n", argv[0]);
+  if (argc != 3 && !(argc == 4 && strcmp(argv[3], "calls") == 0)) {
+    fprintf(stderr, "usage: %s HOST ITERATIONS [calls]\n", argv[0]);
     return 2;
   }
   long n = atol(argv[2]);
@@ -46,8 +49,13 @@ int main(int argc, char **argv) {
   struct timespec t0, t1;
   char b = 'x';
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (long i = 0; i < n; i++)
-    if (send(c, &b, 1, 0) != 1 || recv(c, &b, 1, 0) != 1) return 4;
+  if (argc == 4) {
+    for (long i = 0; i < n; i++)
+      if (recv(c, &b, 1, MSG_DONTWAIT) != -1) return 4;
+  } else {
+    for (long i = 0; i < n; i++)
+      if (send(c, &b, 1, 0) != 1 || recv(c, &b, 1, 0) != 1) return 4;
+  }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   close(c);
   pthread_join(t, NULL);
