@@ -1,0 +1,279 @@
+"""The agent's loop: keep the pod cache from the watch, reconcile VPP and the host with
+it (observe → plan → apply), and report the outcome to Kubernetes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from injector.agent.apply import ActionResult, Applier, Binding, CapacityGuard
+from injector.agent.hostfiles import HostFiles
+from injector.agent.metrics import AgentMetrics
+from injector.agent.plan import AddNamespace, WriteConf, plan
+from injector.agent.registration import PodRegistration, desired
+from injector.kube.report import PodRef
+from vppctl_py import VppClient, VppDisconnected, VppError
+
+log = logging.getLogger("vcl_agent")
+MIB = 1024 * 1024
+
+
+class Reporter(Protocol):
+    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> bool: ...
+    def registered(self, pod: PodRef, ns_id: str) -> bool: ...
+    def condition(self, pod: PodRef, ready: bool, reason: str, message: str) -> bool: ...
+    def node_label(self, ready: bool) -> bool: ...
+    def evict(self, pod: PodRef) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    node: str
+    root: str
+    resync_period: float = 60.0
+    evict_on_vpp_restart: bool = True
+    namespace_cost: int = 7 * MIB
+    # local mode: bind every pod's namespace to this VPP interface (by name) and/or FIBs.
+    interface: str | None = None
+    ip4_fib_id: int | None = None
+    ip6_fib_id: int | None = None
+
+
+class BindingError(RuntimeError):
+    """The configured interface is not in VPP; no namespace can be bound as asked."""
+
+
+@dataclass
+class PodState:
+    """What was last reported for a pod, so each change is reported once."""
+
+    state: str = ""  # registered | error | refused | vpp-down
+    message: str = ""
+    annotated: bool = False
+
+
+def pod_ref(pod: dict[str, Any]) -> PodRef:
+    meta = pod.get("metadata") or {}
+    return PodRef(str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta["uid"]))
+
+
+class Agent:
+    def __init__(
+        self,
+        options: AgentOptions,
+        *,
+        connect: Callable[[], VppClient],
+        reporter: Reporter | None = None,
+        metrics: AgentMetrics | None = None,
+    ) -> None:
+        self.options = options
+        self.connect = connect
+        self.reporter = reporter
+        self.metrics = metrics or AgentMetrics()
+        self.host = HostFiles(options.root)
+        self.capacity = CapacityGuard(estimate=options.namespace_cost)
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.states: dict[str, PodState] = {}
+        self.registrations: dict[str, PodRegistration] = {}
+        self.vpp: VppClient | None = None
+        self.binding = Binding()
+        self.vpp_pid: int | None = None
+        self.vpp_down_since: float | None = None
+        self.last_results: dict[str, ActionResult] = {}
+        self.synced = threading.Event()  # the first pod list arrived
+        self._wake = threading.Event()
+        self._lock = threading.RLock()
+
+    # --- inputs from the pod watch ------------------------------------------------------
+
+    def sync_pods(self, pods: dict[str, dict[str, Any]]) -> None:
+        with self._lock:
+            self.pods = dict(pods)
+        self.synced.set()
+        self._wake.set()
+
+    def pod_event(self, kind: str, pod: dict[str, Any]) -> None:
+        uid = (pod.get("metadata") or {}).get("uid")
+        if not uid:
+            return
+        with self._lock:
+            if kind == "DELETED":
+                self.pods.pop(uid, None)
+            else:
+                self.pods[uid] = pod
+        self._wake.set()
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        retry = 1.0
+        while not stop.is_set():
+            self._wake.clear()
+            ok = self.reconcile()
+            retry = 1.0 if ok else min(retry * 2, 30.0)
+            self._wake.wait(self.options.resync_period if ok else retry)
+
+    def reconcile(self) -> bool:
+        """One pass; False when VPP is unreachable (the loop then retries sooner)."""
+        if not self.synced.is_set():
+            return True  # never prune VPP against an empty cache before the first list
+        started = time.perf_counter()
+        with self._lock:
+            pods = list(self.pods.values())
+        try:
+            vpp, restarted = self._vpp()
+            wanted, refused = desired(pods, self.options.root)
+            applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding)
+            results = applier.apply(plan(wanted, applier.observe()))
+        except BindingError as exc:
+            for pod in pods:
+                if pod["metadata"]["uid"] in self.registrations:
+                    self._set(pod, "error", str(exc))
+            return False
+        except (VppDisconnected, VppError, OSError) as exc:
+            self._vpp_lost(pods, exc)
+            return False
+        self.registrations = wanted
+        self._report(pods, wanted, refused, results)
+        if restarted:
+            self._after_restart(pods, wanted)
+        self.metrics.resyncs.inc()
+        self.metrics.resync_duration.observe(time.perf_counter() - started)
+        return True
+
+    def _vpp(self) -> tuple[VppClient, bool]:
+        """A connected client, and whether VPP restarted since we last saw it."""
+        if self.vpp is None:
+            fresh = self.connect()
+            try:
+                self.binding = self._binding(fresh)
+            except BindingError:
+                fresh.close()  # retried, interface lookup included, on the next pass
+                raise
+            self.vpp = fresh
+        pid = self.vpp.ping().vpe_pid
+        restarted = self.vpp_pid is not None and pid != self.vpp_pid
+        if restarted:
+            self.metrics.vpp_restarts.inc()
+            log.warning("VPP restarted (pid %s -> %s): re-registering pods", self.vpp_pid, pid)
+        if self.vpp_pid is None or restarted or self.vpp_down_since is not None:
+            self.vpp_down_since = None
+            self.metrics.vpp_up.set(1)
+            if self.reporter:
+                self.reporter.node_label(True)
+        self.vpp_pid = pid
+        return self.vpp, restarted
+
+    def _binding(self, vpp: VppClient) -> Binding:
+        index = None
+        if self.options.interface is not None:
+            found = [i for i in vpp.interfaces() if i.name == self.options.interface]
+            if not found:
+                raise BindingError(
+                    f"interface {self.options.interface!r} (--interface) is not in VPP; "
+                    "pods stay unregistered until it exists"
+                )
+            index = found[0].index
+        return Binding(index, self.options.ip4_fib_id, self.options.ip6_fib_id)
+
+    def _vpp_lost(self, pods: list[dict[str, Any]], exc: Exception) -> None:
+        if self.vpp is not None:
+            self.vpp.close()
+        self.vpp = None
+        self.metrics.vpp_up.set(0)
+        if self.vpp_down_since is None:
+            self.vpp_down_since = time.monotonic()
+            log.error("VPP unreachable: %s", exc)
+            if self.reporter:
+                self.reporter.node_label(False)
+        for pod in pods:
+            uid = pod["metadata"]["uid"]
+            if uid in self.registrations:
+                self._set(pod, "vpp-down", f"VPP on node {self.options.node} is down: {exc}")
+
+    # --- reporting ----------------------------------------------------------------------
+
+    def _report(
+        self,
+        pods: list[dict[str, Any]],
+        wanted: dict[str, PodRegistration],
+        refused: dict[str, str],
+        results: list[ActionResult],
+    ) -> None:
+        failed: dict[str, ActionResult] = {}
+        for result in results:
+            action = result.action
+            if isinstance(action, AddNamespace | WriteConf):
+                self.last_results[action.reg.uid] = result
+                if not result.ok and action.reg.uid not in failed:
+                    failed[action.reg.uid] = result
+                    self.metrics.registration_errors.labels(result.outcome).inc()
+        for pod in pods:
+            uid = pod["metadata"]["uid"]
+            if uid in refused:
+                self._set(pod, "refused", refused[uid])
+            elif uid in failed:
+                self._set(pod, "error", f"{failed[uid].outcome}: {failed[uid].message}")
+            elif uid in wanted:
+                self._set(pod, "registered", f"VPP app namespace {wanted[uid].ns_id} ready")
+        with self._lock:
+            live = set(self.pods)
+        for uid in list(self.states):
+            if uid not in live:
+                del self.states[uid]
+                self.last_results.pop(uid, None)
+        registered = sum(1 for s in self.states.values() if s.state == "registered")
+        self.metrics.pods_registered.set(registered)
+
+    def _set(self, pod: dict[str, Any], state: str, message: str) -> None:
+        uid = pod["metadata"]["uid"]
+        current = self.states.setdefault(uid, PodState())
+        if (current.state, current.message) == (state, message):
+            return
+        current.state, current.message = state, message
+        if self.reporter is None:
+            return
+        ref = pod_ref(pod)
+        ok = state == "registered"
+        reason = {
+            "registered": "Registered",
+            "error": "RegistrationFailed",
+            "refused": "InvalidStatus",
+            "vpp-down": "VppDown",
+        }[state]
+        self.reporter.event(ref, reason, message, warning=not ok)
+        self.reporter.condition(ref, ok, reason, message)
+        if ok and not current.annotated:
+            current.annotated = self.reporter.registered(ref, self.registrations[uid].ns_id)
+
+    def _after_restart(
+        self, pods: list[dict[str, Any]], wanted: dict[str, PodRegistration]
+    ) -> None:
+        """A VPP restart ended every attached app's sessions and VCL does not re-attach:
+        the pods' controllers must recreate them (Eviction API: PDBs are honoured)."""
+        if not self.options.evict_on_vpp_restart or self.reporter is None:
+            return
+        for pod in pods:
+            if pod["metadata"]["uid"] not in wanted:
+                continue
+            ref = pod_ref(pod)
+            self.reporter.event(
+                ref,
+                "VppRestarted",
+                "VPP restarted and its app sessions are gone; the pod's namespace is "
+                "re-registered and the pod evicted so that its controller recreates it",
+                warning=True,
+            )
+            result = "evicted" if self.reporter.evict(ref) else "refused"
+            self.metrics.evictions.labels(result).inc()
+
+    def pod_snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.pods.values())
+
+    def wake(self) -> None:
+        self._wake.set()

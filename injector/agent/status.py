@@ -1,0 +1,121 @@
+"""The agent's /status: per pod on this node, what is registered and attached in VPP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from injector.agent.controller import Agent
+from injector.core import constants as c
+from vppctl_py import App, Session, VppClient, VppError
+
+# A running pod may take a while to open its first socket; after this long with no VCL app
+# attached it is flagged (a static or non-libc binary bypasses LD_PRELOAD).
+ATTACH_GRACE_SECONDS = 120.0
+
+
+def _started_seconds_ago(pod: dict[str, Any], now: float) -> float | None:
+    started = (pod.get("status") or {}).get("startTime")
+    if not isinstance(started, str):
+        return None
+    try:
+        ts = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except ValueError:
+        return None
+    return now - ts
+
+
+@dataclass(frozen=True)
+class VppView:
+    """One snapshot of VPP for a whole /status answer (a few CLI calls, not per pod)."""
+
+    summary: dict[str, Any]
+    apps: list[App] = field(default_factory=list)
+    sessions: list[Session] = field(default_factory=list)
+
+
+def vpp_view(vpp: VppClient | None) -> VppView:
+    if vpp is None:
+        return VppView({"up": False})
+    try:
+        version = vpp.version().version
+        heap = vpp.memory()
+        apps, sessions = vpp.apps(), vpp.sessions()
+    except VppError as exc:
+        return VppView({"up": False, "error": str(exc)})
+    summary = {
+        "up": True,
+        "version": version,
+        "heap": {"size": heap.size, "used": heap.used, "available": heap.available},
+    }
+    return VppView(summary, apps, sessions)
+
+
+def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> dict[str, Any]:
+    meta = pod.get("metadata") or {}
+    uid = meta["uid"]
+    reg = agent.registrations.get(uid)
+    state = agent.states.get(uid)
+    injected = json.loads((meta.get("annotations") or {}).get(c.ANNOTATION_STATUS, "{}") or "{}")
+    settings = injected.get("settings", {})
+    out: dict[str, Any] = {
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "uid": uid,
+        "phase": (pod.get("status") or {}).get("phase"),
+        "dataplane": injected.get("dataplane", "node"),
+        "containers": injected.get("containers", []),
+        "state": state.state if state else "pending",
+        "message": state.message if state else "",
+        "namespaceId": reg.ns_id if reg else None,
+        "eventfd": settings.get("eventfd"),
+        "kernelRules": {k: settings.get(k) for k in ("kernelCidrs", "kernelPorts", "kernelListen")},
+        "apps": [],
+        "workers": 0,
+        "sessions": 0,
+        "warnings": list(injected.get("warnings", [])),
+    }
+    if reg is None:
+        return out
+    mine = [a for a in view.apps if a.ns_id == reg.ns_id]
+    out["apps"] = [{"name": a.name, "workers": len(a.workers)} for a in mine]
+    out["workers"] = sum(len(a.workers) for a in mine)
+    out["sessions"] = sum(1 for s in view.sessions if s.ns_id == reg.ns_id)
+    warnings: list[str] = out["warnings"]
+    if mine and settings.get("eventfd") is False:
+        warnings.append("eventfd is off: this pod's VCL apps poll at 100% CPU when idle")
+    age = _started_seconds_ago(pod, now)
+    if not mine and out["phase"] == "Running" and age is not None and age > ATTACH_GRACE_SECONDS:
+        warnings.append(
+            "injected but no VCL app attached: a static or non-libc binary bypasses "
+            "LD_PRELOAD, or the app has opened no socket yet"
+        )
+    version = view.summary.get("version")
+    if version and reg.runtime_version and not str(version).startswith(reg.runtime_version):
+        warnings.append(
+            f"VCL library {reg.runtime_version} in the pod, VPP {version} on the node: "
+            "version skew (restart the pod after upgrading)"
+        )
+    if state and state.state == "error" and state.message.startswith("capacity"):
+        warnings.append("not registered: VPP's main heap is full (see vcl-status docs)")
+    return out
+
+
+def agent_status(agent: Agent, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    view = vpp_view(agent.vpp)
+    entries = [
+        pod_status(agent, pod, view, now)
+        for pod in agent.pod_snapshot()
+        if c.ANNOTATION_STATUS in ((pod.get("metadata") or {}).get("annotations") or {})
+    ]
+    per_pod: dict[tuple[str, str], tuple[int, int]] = defaultdict(lambda: (0, 0))
+    for entry in entries:
+        per_pod[(entry["namespace"], entry["name"])] = (entry["workers"], entry["sessions"])
+    for (ns, name), (workers, count) in per_pod.items():
+        agent.metrics.app_workers.labels(ns, name).set(workers)
+        agent.metrics.sessions.labels(ns, name).set(count)
+    return {"node": agent.options.node, "vpp": view.summary, "pods": entries}

@@ -1,0 +1,120 @@
+"""vcl-agent: registers this node's injected pods with its VPP and reports on them.
+
+Exit codes: 0 stopped by SIGTERM/SIGINT; 1 cannot start (bad option, no Kubernetes
+credentials, unusable root directory); 2 bad command line.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from injector.agent.controller import Agent, AgentOptions
+from injector.agent.server import create_app
+from injector.kube.client import KubeConfigError, api_client
+from injector.kube.pods import PodWatch
+from injector.kube.report import KubeReporter
+from injector.webhook.state import configure_logging
+from vppctl_py import Vpp
+
+# <root>/pods/<36-char uid>/app.sock must fit in a unix socket name (108 bytes with NUL).
+MAX_SOCKET_NAME = 107
+UID_LENGTH = 36
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+class Network(StrEnum):
+    local = "local"
+    calico_vpp = "calico-vpp"
+
+
+def check_root(root: str) -> None:
+    longest = len(f"{root.rstrip('/')}/pods/{'x' * UID_LENGTH}/app.sock".encode())
+    if longest > MAX_SOCKET_NAME:
+        raise typer.BadParameter(
+            f"{root} is too long: pod sockets under it would have {longest}-byte names, "
+            f"and a unix socket name holds at most {MAX_SOCKET_NAME}",
+            param_hint="--root",
+        )
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{root} exists and is not a directory", param_hint="--root")
+
+
+@app.command()
+def run(
+    node: Annotated[str, typer.Option(envvar="NODE_NAME", help="This node's name.")],
+    vpp_api_socket: Annotated[
+        str, typer.Option(envvar="VPP_API_SOCKET", help="VPP's binary API socket.")
+    ] = "/run/vpp/api.sock",
+    root: Annotated[
+        str, typer.Option(envvar="VCL_ROOT", help="Host directory of the per-pod directories.")
+    ] = "/var/run/vcl",
+    network: Annotated[Network, typer.Option(envvar="VCL_NETWORK")] = Network.local,
+    interface: Annotated[
+        str | None, typer.Option(help="local mode: bind namespaces to this VPP interface.")
+    ] = None,
+    kubeconfig: Annotated[
+        str | None, typer.Option(envvar="KUBECONFIG", help="Default: in-cluster config.")
+    ] = None,
+    resync_period: Annotated[float, typer.Option(help="Seconds between full resyncs.")] = 60.0,
+    port: Annotated[int, typer.Option(help="HTTP port of /status, /metrics, /healthz.")] = 9464,
+    evict_on_vpp_restart: Annotated[
+        bool, typer.Option(help="Evict registered pods after VPP restarts.")
+    ] = True,
+    log_format: Annotated[str, typer.Option(help="text or json")] = "json",
+) -> None:
+    """Run the node agent."""
+    configure_logging(log_format)
+    check_root(root)
+    if network is Network.calico_vpp:
+        typer.echo(
+            "vcl-agent: error: --network calico-vpp is not available in this release "
+            "(binding a pod's namespace to its Calico/VPP interface needs the pod's netns "
+            "from the CRI); use --network local",
+            err=True,
+        )
+        raise typer.Exit(1)
+    try:
+        api = api_client(kubeconfig)
+    except KubeConfigError as exc:
+        typer.echo(f"vcl-agent: error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    options = AgentOptions(
+        node=node, root=root, resync_period=resync_period,
+        evict_on_vpp_restart=evict_on_vpp_restart, interface=interface,
+    )  # fmt: skip
+    agent = Agent(
+        options,
+        connect=lambda: Vpp.connect(vpp_api_socket, timeout=5.0, name=f"vcl-agent-{node}"),
+        reporter=KubeReporter(api, node),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    watcher = PodWatch(api, node, on_sync=agent.sync_pods, on_event=agent.pod_event)
+    threads = [
+        threading.Thread(target=watcher.run, args=(stop,), name="pod-watch", daemon=True),
+        threading.Thread(target=agent.run, args=(stop,), name="reconcile", daemon=True),
+    ]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(agent), host="0.0.0.0", port=port, log_config=None)
+    )
+    threads.append(threading.Thread(target=server.run, name="http", daemon=True))
+    for thread in threads:
+        thread.start()
+    stop.wait()
+    server.should_exit = True
+    watcher.stop()
+    agent.wake()
+
+
+def main() -> None:
+    app()
