@@ -192,7 +192,7 @@ enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int is_bind, ch
   }
   int fam = ds_addr_bytes(sa, a);
   if (!c->test_mode && ((fam == AF_INET && a[0] == 127) ||
-                        (fam == AF_INET6 && IN6_IS_ADDR_LOOPBACK((struct in6_addr *)a)))) {
+                        (fam == AF_INET6 && memcmp(a, &in6addr_loopback, 16) == 0))) {
     snprintf(why, whylen, "loopback");
     return DS_KERNEL;
   }

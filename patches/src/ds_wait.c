@@ -230,7 +230,10 @@ DS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
   int path = s ? ds_path_of(s) : DS_KERNEL;
   if (DS_LIKELY(path == DS_KERNEL)) return LIBC(epoll_ctl)(epfd, op, fd, ev);
   struct ds_epoll *ep = ds_epoll_of(epfd);
-  if (!ep) return LIBC(epoll_ctl)(epfd, op, fd, ev); /* an epoll we never saw created */
+  if (!ep) { /* an epoll we never saw created (inherited across exec?): cannot shadow it */
+    DS_DEBUG("fd %d: epoll fd %d is unknown, the moved socket cannot join it", fd, epfd);
+    return LIBC(epoll_ctl)(epfd, op, fd, ev);
+  }
   ds_lock();
   path = ds_path_of(s);
   if (path == DS_PENDING) {
