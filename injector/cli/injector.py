@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from injector.core.config import ConfigError
+from injector.kube.client import KubeConfigError, api_client
+from injector.kube.webhook_certs import CertApplyError, CertTarget, apply_certs
 from injector.webhook import certs
 from injector.webhook.server import ServeOptions, build, serve
 from injector.webhook.state import configure_logging
@@ -71,16 +73,45 @@ def serve_command(
 def certs_command(
     service: Annotated[str, typer.Option(help="The webhook's Service name.")],
     namespace: Annotated[str, typer.Option(help="The Service's namespace.")],
-    out: Annotated[Path, typer.Option(help="Directory for ca.crt, tls.crt, tls.key.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Directory for ca.crt, tls.crt, tls.key.")
+    ] = None,
+    secret: Annotated[
+        str | None, typer.Option(help="In-cluster: keep this TLS Secret valid (namespace above).")
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option(help="In-cluster: set this MutatingWebhookConfiguration's caBundle."),
+    ] = None,
+    kubeconfig: Annotated[str | None, typer.Option(envvar="KUBECONFIG")] = None,
     days: Annotated[int, typer.Option(help="Validity of the serving certificate.")] = 365,
 ) -> None:
-    """Generate a CA and a serving certificate; print the caBundle for the webhook config."""
-    bundle = certs.generate(certs.service_names(service, namespace), days=days)
-    try:
-        certs.write(bundle, out)
-    except OSError as exc:
-        typer.echo(f"vcl-injector: error: cannot write to {out}: {exc.strerror}", err=True)
-        raise typer.Exit(1) from exc
+    """Generate a CA and a serving certificate and print the caBundle; with --secret and
+    --webhook (the install Job), keep them in the cluster instead (idempotent)."""
+    names = certs.service_names(service, namespace)
+    if (secret is None) != (webhook is None):
+        raise typer.BadParameter("--secret and --webhook go together")
+    if secret is None and out is None:
+        raise typer.BadParameter("give --out DIR, or --secret and --webhook")
+    bundle = certs.generate(names, days=days)
+    if secret is not None and webhook is not None:
+        target = CertTarget(namespace, secret, webhook, names)
+        try:
+            ca = apply_certs(
+                api_client(kubeconfig),
+                target,
+                lambda: (bundle.ca_pem, bundle.cert_pem, bundle.key_pem),
+            )
+        except (KubeConfigError, CertApplyError) as exc:
+            typer.echo(f"vcl-injector: error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        bundle = certs.CertBundle(ca, bundle.cert_pem, bundle.key_pem)
+    if out is not None:
+        try:
+            certs.write(bundle, out)
+        except OSError as exc:
+            typer.echo(f"vcl-injector: error: cannot write to {out}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from exc
     typer.echo(bundle.ca_bundle)
 
 
