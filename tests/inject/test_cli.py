@@ -169,7 +169,10 @@ def test_installed_console_script_runs_the_bundled_sample() -> None:
 @pytest.mark.parametrize(
     ("spec", "field"),
     [
-        ("{containers: [{name: a, env: [{name: X, value: 5}]}]}", "spec.containers[0].env[0].value"),
+        (
+            "{containers: [{name: a, env: [{name: X, value: 5}]}]}",
+            "spec.containers[0].env[0].value",
+        ),
         ("{containers: [{name: a, env: [7]}]}", "spec.containers[0].env[0]"),
         ("{containers: [{name: a, volumeMounts: {}}]}", "spec.containers[0].volumeMounts"),
         ("{containers: [{image: x}]}", "spec.containers[0]: expected an object with a name"),
@@ -186,7 +189,13 @@ def test_malformed_pod_fields_are_named(spec: str, field: str) -> None:
 
 def test_status_annotation_with_wrong_types_is_refused_not_crashed() -> None:
     bad = '{"version":1,"initContainers":5}'
-    code, out, err = run("-f", "-", stdin=POD.replace("namespace: demo}", f"namespace: demo, annotations: {{vcl.io/status: '{bad}'}}}}"))
+    code, out, err = run(
+        "-f",
+        "-",
+        stdin=POD.replace(
+            "namespace: demo}", f"namespace: demo, annotations: {{vcl.io/status: '{bad}'}}}}"
+        ),
+    )
     assert (code, out) == (1, "") and "vcl.io/status" in err
 
 
