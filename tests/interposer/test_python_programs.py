@@ -1,9 +1,10 @@
-"""Real programs under the interposer: a Python asyncio echo server/clients and curl.
+"""Real programs under the interposer: a Python asyncio echo server/clients, curl, and `python3 -m http.server` (a poll()-based server).
 
 Covers: asyncio (epoll, non-blocking connect, accept) with everything moved, everything on
 the kernel, over IPv6, and against a VCL_KERNEL_LISTEN=both wildcard listener reached from
 both stacks; curl (non-blocking connect + poll, fortified recv) fetching from a local HTTP
-server over a moved and a kernel connection. Both builds (plain, ASan/UBSan).
+server over a moved and a kernel connection; `python3 -m http.server` (socketserver polls
+its moved listener with poll()) serving curl. Every build and VCL side.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import http.server
 import json
 import re
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,38 @@ def test_curl_to_a_closed_moved_port_reports_refused(build) -> None:
         )
     assert proc.returncode == 7, proc.stderr  # "Failed to connect"
     assert any(f"connect 127.0.0.2:{port} -> vcl" in x for x in build.decisions(proc.stderr))
+
+
+def test_poll_based_http_server_under_the_interposer(build, python: str, tmp_path: Path) -> None:
+    """`python3 -m http.server` (socketserver: poll() on a moved listener, accept
+    placeholders, sendfile-free writes) serving curl, both moved."""
+    (tmp_path / "page.txt").write_text("served through the VCL side\n")
+    env = build.env({**build.rules, "VCL_DUALSTACK_DEBUG": "1"})
+    server = subprocess.Popen(
+        [python, "-u", "-m", "http.server", "--bind", "127.0.0.2", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()  # "Serving HTTP on 127.0.0.2 port N (...) ..."
+        port = int(re.search(r"port (\d+)", banner).group(1))  # type: ignore[union-attr]
+        url = f"http://127.0.0.2:{port}/page.txt"
+        if build.sanitized:  # see skip_curl_under_asan: curl itself runs without the preload
+            argv = ["curl", "-sS", "--max-time", "30", url]
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        else:
+            proc = build.run(["curl", "-sS", "--max-time", "30", url], build.rules)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == "served through the VCL side\n"
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    log = build.decisions(err)
+    assert any(
+        re.fullmatch(r"fd \d+ bind 127\.0\.0\.2:0 -> vcl \(no kernel rule\)", x) for x in log
+    )
+    assert any(re.fullmatch(r"fd \d+ accepted on fd \d+ from vcl", x) for x in log)
