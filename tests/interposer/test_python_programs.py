@@ -1,4 +1,4 @@
-"""Real programs under the interposer: a Python asyncio echo server/clients, curl, and `python3 -m http.server` (a poll()-based server).
+"""Real programs under the interposer: asyncio echo server/clients, curl, python3 -m http.server.
 
 Covers: asyncio (epoll, non-blocking connect, accept) with everything moved, everything on
 the kernel, over IPv6, and against a VCL_KERNEL_LISTEN=both wildcard listener reached from
