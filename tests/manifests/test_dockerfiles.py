@@ -103,7 +103,11 @@ def problems(text: str) -> list[str]:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint(dockerfile: Path) -> None:
     result = subprocess.run(
-        ["hadolint", "--no-color", str(dockerfile)], capture_output=True, text=True, timeout=60
+        ["hadolint", "--no-color", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=dockerfile.parent,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
