@@ -55,6 +55,10 @@ class RuntimeConfig(_Model):
     interposer: str = "libvcl_dualstack.so"
     ldp: str = Field("libvcl_ldpreload.so", alias="ldp")
     ldp_sid_bit: int = Field(20, alias="ldpSidBit", ge=6, le=30)
+    # lazy: preload only the interposer, which loads LDP at the first socket that needs
+    # VPP (a down VPP then leaves the app on the kernel instead of LDP's exit at start);
+    # preload: both libraries in LD_PRELOAD, the interposer first.
+    ldp_loading: Literal["lazy", "preload"] = Field("lazy", alias="ldpLoading")
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", alias="pullPolicy"
     )

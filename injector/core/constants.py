@@ -70,6 +70,9 @@ ENV_KERNEL_CIDRS: Final = "VCL_KERNEL_CIDRS"
 ENV_KERNEL_PORTS: Final = "VCL_KERNEL_PORTS"
 ENV_KERNEL_LISTEN: Final = "VCL_KERNEL_LISTEN"
 ENV_POD_UID: Final = "VCL_POD_UID"  # downward API metadata.uid, for subPathExpr
+# Lazy wiring: the interposer alone is preloaded and dlopens LDP (named here) at the first
+# socket that needs VPP, so an app keeps working on the kernel when VPP is down.
+ENV_DUALSTACK_LDP: Final = "VCL_DUALSTACK_LDP"
 ENV_VPP_STARTUP_CONF: Final = "VPP_STARTUP_CONF"
 ENV_VCL_CONF_CONTENT: Final = "VCL_CONF_CONTENT"
 
@@ -83,6 +86,7 @@ INJECTED_ENV: Final = (
     ENV_KERNEL_CIDRS,
     ENV_KERNEL_PORTS,
     ENV_KERNEL_LISTEN,
+    ENV_DUALSTACK_LDP,
 )
 
 # Version of the vcl.io/status annotation format.

@@ -111,6 +111,7 @@ def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragme
         kernel_cidrs=settings.kernel_cidrs,
         kernel_ports=settings.kernel_ports,
         kernel_listen=settings.kernel_listen,
+        ldp_lazy=config.runtime.ldp_loading == "lazy",
     )
     vcl_conf = ""
     sidecar = None
@@ -138,7 +139,9 @@ def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragme
         vcl_conf_content=vcl_conf,
         resources=config.init_resources.model_dump(),
     )
-    libs = f"{c.LIB_DIR}/{config.runtime.interposer}:{c.LIB_DIR}/{config.runtime.ldp}"
+    libs = f"{c.LIB_DIR}/{config.runtime.interposer}"
+    if config.runtime.ldp_loading == "preload":
+        libs += f":{c.LIB_DIR}/{config.runtime.ldp}"
     return PodFragments(
         container_env=container["env"],
         container_mounts=container["volumeMounts"],
