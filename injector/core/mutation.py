@@ -17,7 +17,7 @@ from injector.core.fragments import fragments_for
 from injector.core.render import PodFragments
 from injector.core.selection import Selection, is_native_sidecar, select_containers
 from injector.core.shapes import check_pod
-from injector.core.tree import clone, list_at, mapping_at
+from injector.core.tree import clone, copy_for_injection, list_at, mapping_at
 from injector.core.undo import AFFINITY_EXPRESSION, READINESS_GATE, undo, wrapped_name
 
 __all__ = ["InjectionError", "inject", "patch"]
@@ -30,8 +30,8 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
     """
     if not isinstance(pod, Mapping):
         raise InjectionError("the object is not a pod: expected a mapping")
-    out: dict[str, Any] = clone(pod)
-    check_pod(out)
+    check_pod(pod)
+    out = copy_for_injection(pod)
     meta = mapping_at(out, "metadata")
     spec = out["spec"]
     undo(out)

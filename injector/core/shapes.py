@@ -6,6 +6,7 @@ keep anything else (offline manifests, fuzzing) from turning into a crash.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from injector.core.errors import InjectionError
@@ -26,7 +27,7 @@ def _mapping(value: Any, where: str) -> None:
         raise InjectionError(f"{where}: expected an object")
 
 
-def check_pod(pod: dict[str, Any]) -> None:
+def check_pod(pod: Mapping[str, Any]) -> None:
     _mapping(pod.get("metadata"), "metadata")
     meta = pod.get("metadata") or {}
     _mapping(meta.get("annotations"), "metadata.annotations")

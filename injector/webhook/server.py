@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -112,6 +113,10 @@ def build(options: ServeOptions) -> tuple[uvicorn.Server, FileWatcher]:
     )
     config.load()
     config.ssl = tls.server_context
+    # Everything loaded so far lives as long as the process: keep the cyclic GC from
+    # re-scanning it on every collection (each admission allocates thousands of dicts).
+    gc.collect()
+    gc.freeze()
     return uvicorn.Server(config), FileWatcher(state, options, tls)
 
 
