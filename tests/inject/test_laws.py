@@ -181,25 +181,17 @@ def test_reinjection_after_a_mesh_adds_its_proxy_selects_the_proxy(pod: dict[str
     assert inject(second, CONFIG) == second
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.recursive(
-        st.none() | st.integers() | st.text(alphabet="a~/", max_size=3),
-        lambda kids: (
-            st.lists(kids, max_size=3)
-            | st.dictionaries(st.text(alphabet="ab~/", max_size=3), kids, max_size=3)
-        ),
-        max_leaves=12,
-    ),
-    st.recursive(
-        st.none() | st.integers() | st.text(alphabet="a~/", max_size=3),
-        lambda kids: (
-            st.lists(kids, max_size=3)
-            | st.dictionaries(st.text(alphabet="ab~/", max_size=3), kids, max_size=3)
-        ),
-        max_leaves=12,
-    ),
+# JSON trees whose keys and strings need pointer escaping ("~" -> ~0, "/" -> ~1).
+escaping_json = st.recursive(
+    st.none() | st.integers() | st.text(alphabet="a~/", max_size=3),
+    lambda kids: st.lists(kids, max_size=3)
+    | st.dictionaries(st.text(alphabet="ab~/", max_size=3), kids, max_size=3),
+    max_leaves=12,
 )
+
+
+@settings(max_examples=200, deadline=None)
+@given(escaping_json, escaping_json)
 def test_patch_is_exact_for_any_json_incl_keys_with_slash_and_tilde(a: Any, b: Any) -> None:
     """patch() walks mappings and lists itself; pointers with ~0/~1 must still be right."""
     doc = {"root": a}
