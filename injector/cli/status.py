@@ -128,3 +128,7 @@ kubectl_plugin.command("status")(status)
 def kubectl_main() -> None:
     """`kubectl vcl status ...` (kubectl runs kubectl-vcl from PATH)."""
     kubectl_plugin()
+
+
+if __name__ == "__main__":
+    main()
