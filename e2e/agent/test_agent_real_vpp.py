@@ -15,7 +15,7 @@ from injected_pods import injected_pod
 
 from injector.agent.apply import Applier
 from injector.agent.hostfiles import HostFiles
-from injector.agent.plan import plan
+from injector.agent.plan import Observed, plan
 from injector.agent.registration import desired
 from vppctl_py import Vpp
 
@@ -53,6 +53,12 @@ def test_register_and_remove_against_real_vpp(vpp: Vpp, root: Path) -> None:
             assert reg.ns_id in ids
             assert Path(reg.sock_name).is_socket()
     finally:
-        results = applier.apply(plan({}, applier.observe()))
+        # Prune only what this test made: a real VPP may serve real pods' namespaces.
+        seen = applier.observe()
+        ours = Observed(
+            {k: v for k, v in seen.namespaces.items() if k in {r.ns_id for r in wanted.values()}},
+            {k: v for k, v in seen.directories.items() if k in wanted},
+        )
+        results = applier.apply(plan({}, ours))
     assert all(r.ok for r in results), results
     assert not {ns.ns_id for ns in vpp.app_namespaces()} & {r.ns_id for r in wanted.values()}
