@@ -1,0 +1,184 @@
+"""The agent's controller against FakeVpp, with a reporter that records what it would
+tell Kubernetes (the HTTP-level path to Kubernetes is tested with the kube API double): registration reported
+once (event, condition, annotation), node label following VPP, VPP restart → same
+namespaces + evictions, VPP down → condition false, capacity refusal and bad status
+reported, deleted pods cleaned up, nothing pruned before the first list; /status with
+apps, workers, sessions and warnings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from injected_pods import injected_pod
+
+from injector.agent.controller import Agent, AgentOptions
+from injector.agent.server import create_app
+from injector.kube.report import PodRef
+from vppctl_py import Vpp
+from vppctl_py.testing import FakeVpp, HeapModel
+
+MIB = 1024 * 1024
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.evict_ok = True
+
+    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> bool:
+        self.calls.append(("event", pod.name, reason, warning, message))
+        return True
+
+    def registered(self, pod: PodRef, ns_id: str) -> bool:
+        self.calls.append(("registered", pod.name, ns_id))
+        return True
+
+    def condition(self, pod: PodRef, ready: bool, reason: str, message: str) -> bool:
+        self.calls.append(("condition", pod.name, ready, reason))
+        return True
+
+    def node_label(self, ready: bool) -> bool:
+        self.calls.append(("node", ready))
+        return True
+
+    def evict(self, pod: PodRef) -> bool:
+        self.calls.append(("evict", pod.name))
+        return self.evict_ok
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        return [c for c in self.calls if c[0] == kind]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def agent(fake: FakeVpp, root: Path, recorder: Recorder) -> Agent:
+    return Agent(
+        AgentOptions(node="node-a", root=str(root)),
+        connect=lambda: Vpp.connect(fake.api_socket, timeout=5.0),
+        reporter=recorder,
+    )
+
+
+def by_uid(*pods: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["metadata"]["uid"]: p for p in pods}
+
+
+def vcl_namespaces(fake: FakeVpp) -> set[str]:
+    return {n for n in fake.namespace_ids() if n.startswith("vcl-")}
+
+
+def test_registration_is_reported_once(agent: Agent, fake: FakeVpp, recorder: Recorder) -> None:
+    web = injected_pod("web")
+    agent.sync_pods(by_uid(web))
+    assert agent.reconcile()
+    assert vcl_namespaces(fake) == {f"vcl-{web['metadata']['uid']}"}
+    assert recorder.of("node") == [("node", True)]
+    assert recorder.of("condition") == [("condition", "web", True, "Registered")]
+    assert recorder.of("registered") == [("registered", "web", f"vcl-{web['metadata']['uid']}")]
+    assert [c[2] for c in recorder.of("event")] == ["Registered"]
+    before = len(recorder.calls)
+    assert agent.reconcile()
+    assert len(recorder.calls) == before  # nothing changed, nothing said
+    assert agent.metrics.pods_registered._value.get() == 1
+
+
+def test_nothing_is_pruned_before_the_first_list(agent: Agent, fake: FakeVpp, root: Path) -> None:
+    other = injected_pod("other")
+    agent.sync_pods(by_uid(other))
+    agent.reconcile()
+    fresh = Agent(AgentOptions(node="node-a", root=str(root)), connect=agent.connect)
+    assert fresh.reconcile()  # no list yet: must not touch VPP
+    assert vcl_namespaces(fake) == {f"vcl-{other['metadata']['uid']}"}
+
+
+def test_deleted_pod_is_cleaned_up(agent: Agent, fake: FakeVpp, root: Path) -> None:
+    a, b = injected_pod("a"), injected_pod("b")
+    agent.sync_pods(by_uid(a, b))
+    agent.reconcile()
+    agent.pod_event("DELETED", b)
+    agent.reconcile()
+    assert vcl_namespaces(fake) == {f"vcl-{a['metadata']['uid']}"}
+    assert not (root / "pods" / b["metadata"]["uid"]).exists()
+
+
+def test_vpp_restart_reregisters_and_evicts(
+    agent: Agent, fake: FakeVpp, recorder: Recorder
+) -> None:
+    pods = [injected_pod("a"), injected_pod("b")]
+    agent.sync_pods(by_uid(*pods))
+    agent.reconcile()
+    fake.restart()
+    assert not agent.reconcile()  # the connection broke: VPP counts as down this pass
+    assert recorder.of("node")[-1] == ("node", False)
+    assert agent.reconcile()  # reconnects, sees the new pid
+    assert vcl_namespaces(fake) == {f"vcl-{p['metadata']['uid']}" for p in pods}
+    assert sorted(c[1] for c in recorder.of("evict")) == ["a", "b"]
+    assert any(c[2] == "VppRestarted" for c in recorder.of("event"))
+    assert recorder.of("node")[-1] == ("node", True)
+    assert agent.metrics.vpp_restarts._value.get() == 1
+
+
+def test_vpp_down_sets_the_condition_false(agent: Agent, fake: FakeVpp, recorder: Recorder) -> None:
+    web = injected_pod("web")
+    agent.sync_pods(by_uid(web))
+    agent.reconcile()
+    fake.crash("test")
+    assert not agent.reconcile()
+    assert ("condition", "web", False, "VppDown") in recorder.calls
+    assert agent.metrics.vpp_up._value.get() == 0
+
+
+@pytest.mark.parametrize("heap", [HeapModel(size=55 * MIB + 32 * MIB + 7 * MIB + 3 * MIB)])
+def test_capacity_refusal_is_reported(
+    agent: Agent, fake: FakeVpp, recorder: Recorder, heap: HeapModel
+) -> None:
+    first, second = injected_pod("first"), injected_pod("second")
+    agent.sync_pods(by_uid(first, second))
+    agent.reconcile()
+    assert fake.crashed is None
+    failed = [c for c in recorder.of("event") if c[2] == "RegistrationFailed"]
+    assert len(failed) == 1 and failed[0][3] is True and "main heap" in failed[0][4]
+    assert agent.metrics.registration_errors.labels("capacity")._value.get() == 1
+
+
+def test_unusable_status_is_reported(agent: Agent, recorder: Recorder) -> None:
+    broken = injected_pod("broken")
+    broken["metadata"]["annotations"]["vcl.io/status"] = "{"
+    agent.sync_pods(by_uid(broken))
+    agent.reconcile()
+    assert ("condition", "broken", False, "InvalidStatus") in recorder.calls
+
+
+@pytest.mark.anyio
+async def test_status_endpoint(agent: Agent, fake: FakeVpp) -> None:
+    web = injected_pod("web", annotations={"vcl.io/eventfd": "false"})
+    agent.sync_pods(by_uid(web))
+    agent.reconcile()
+    ns_id = f"vcl-{web['metadata']['uid']}"
+    app = fake.attach_app(ns_id, "envoy", workers=3, eventfd=False)
+    fake.add_session(app, "10.0.0.1:8080", kind="listener")
+    transport = httpx.ASGITransport(app=create_app(agent))
+    async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        body = (await client.get("/status")).json()
+        metrics = (await client.get("/metrics")).text
+        health = (await client.get("/healthz")).json()
+    assert body["node"] == "node-a" and body["vpp"]["up"] is True
+    (entry,) = body["pods"]
+    assert entry["state"] == "registered" and entry["namespaceId"] == ns_id
+    assert entry["apps"] == [{"name": "envoy", "workers": 3}] and entry["workers"] == 3
+    assert entry["sessions"] == 1
+    assert any("100% CPU" in w for w in entry["warnings"])
+    assert 'vcl_agent_app_workers{namespace="demo",pod="web"} 3.0' in metrics
+    assert health["synced"] is True
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
