@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+import jsonpatch
 from kubernetes import client
 
 Pod = dict[str, Any]
@@ -55,6 +56,8 @@ class KubeDouble:
         self.eviction_blocked: set[tuple[str, str]] = set()  # as if a PDB forbade these
         self.proxies: dict[tuple[str, str, int], Callable[[str], tuple[int, bytes]]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.webhook_configs: dict[str, dict[str, Any]] = {}
         handler = type("Handler", (_Handler,), {"double": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -145,6 +148,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, _status(503, "ServiceUnavailable", "no endpoint"))
             code, body = handler(m[4])
             return self._send(code, body)
+        if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets/([^/]+)", url.path):
+            found = d.secrets.get((m[1], m[2]))
+            return (
+                self._send(200, found)
+                if found
+                else self._send(404, _status(404, "NotFound", f'secrets "{m[2]}" not found'))
+            )
+        if m := re.fullmatch(
+            r"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/([^/]+)", url.path
+        ):
+            found = d.webhook_configs.get(m[1])
+            return (
+                self._send(200, found) if found else self._send(404, _status(404, "NotFound", m[1]))
+            )
         if url.path == "/api/v1/namespaces":
             items = [
                 {"metadata": {"name": n, "labels": labels}} for n, labels in d.namespaces.items()
@@ -236,11 +253,32 @@ class _Handler(BaseHTTPRequestHandler):
                 if inbox in d.watchers:
                     d.watchers.remove(inbox)
 
+    def do_PUT(self) -> None:
+        d = self.double
+        path = urlparse(self.path).path
+        d.requests.append(("PUT", path))
+        body = self._body()
+        if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets/([^/]+)", path):
+            d.secrets[(m[1], m[2])] = body
+            return self._send(200, body)
+        self._send(404, _status(404, "NotFound", path))
+
     def do_PATCH(self) -> None:
         d = self.double
         path = urlparse(self.path).path
         d.requests.append(("PATCH", path))
         body = self._body()
+        webhook = re.fullmatch(
+            r"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/([^/]+)", path
+        )
+        if webhook:
+            config = d.webhook_configs.get(webhook[1])
+            if config is None:
+                return self._send(404, _status(404, "NotFound", webhook[1]))
+            if "json-patch" not in (self.headers.get("Content-Type") or ""):
+                return self._send(415, _status(415, "UnsupportedMediaType", "want json-patch"))
+            d.webhook_configs[webhook[1]] = jsonpatch.apply_patch(config, body)
+            return self._send(200, d.webhook_configs[webhook[1]])
         strategic = "strategic" in (self.headers.get("Content-Type") or "")
         if m := re.fullmatch(r"/api/v1/nodes/([^/]+)", path):
             with d.lock:
@@ -268,6 +306,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlparse(self.path).path
         d.requests.append(("POST", path))
         body = self._body()
+        if m := re.fullmatch(r"/api/v1/namespaces/([^/]+)/secrets", path):
+            key = (m[1], body["metadata"]["name"])
+            if key in d.secrets:
+                return self._send(409, _status(409, "AlreadyExists", key[1]))
+            d.secrets[key] = body
+            return self._send(201, body)
         if re.fullmatch(r"/api/v1/namespaces/[^/]+/events", path):
             with d.lock:
                 d.events.append(body)
