@@ -184,8 +184,10 @@ def test_reinjection_after_a_mesh_adds_its_proxy_selects_the_proxy(pod: dict[str
 # JSON trees whose keys and strings need pointer escaping ("~" -> ~0, "/" -> ~1).
 escaping_json = st.recursive(
     st.none() | st.integers() | st.text(alphabet="a~/", max_size=3),
-    lambda kids: st.lists(kids, max_size=3)
-    | st.dictionaries(st.text(alphabet="ab~/", max_size=3), kids, max_size=3),
+    lambda kids: (
+        st.lists(kids, max_size=3)
+        | st.dictionaries(st.text(alphabet="ab~/", max_size=3), kids, max_size=3)
+    ),
     max_leaves=12,
 )
 
