@@ -44,22 +44,42 @@ class ActionResult:
 class CapacityGuard:
     """VPP 26.06 aborts (not errors) when its main heap runs out, killing every pod's
     dataplane: a namespace is added only when the heap has room for it. The cost per
-    namespace is learned from the heap before/after each add (the largest seen), starting
-    from the configured estimate (~7 MB with default session tables)."""
+    namespace is learned from the heap before/after an add (the largest seen), starting
+    from the configured estimate (~7 MB with default session tables).
+
+    One pass reads the heap once and then counts down by the cost of each add; it reads
+    again (and re-learns) only when the count gets within a few namespaces of the limit,
+    so a resync of many pods costs two CLI calls, not three per pod."""
 
     def __init__(self, estimate: int = 7 * MIB, reserve: int = 32 * MIB) -> None:
         self.cost = estimate
         self.reserve = reserve  # what VPP itself needs to keep running (sessions, CLI)
+        self._available: int | None = None
+        self._measured = False
 
-    def check(self, vpp: VppClient) -> tuple[bool, int]:
-        """(fits, heap bytes used now)."""
-        heap = vpp.memory()
-        return heap.available >= self.cost + self.reserve, heap.used
+    def begin(self) -> None:
+        """A new pass: forget the countdown (VPP may have changed meanwhile)."""
+        self._available = None
+        self._measured = False
 
-    def learn(self, vpp: VppClient, used_before: int) -> None:
-        grown = vpp.memory().used - used_before
-        if grown > self.cost:
-            self.cost = grown
+    def check(self, vpp: VppClient) -> tuple[bool, int | None]:
+        """(fits, heap bytes used now when it was read for this add, else None)."""
+        near = self._available is None or self._available < self.reserve + 4 * self.cost
+        used = None
+        if near or not self._measured:
+            heap = vpp.memory()
+            self._available, used = heap.available, heap.used
+        assert self._available is not None
+        return self._available >= self.cost + self.reserve, used
+
+    def learn(self, vpp: VppClient, used_before: int | None) -> None:
+        if used_before is not None:
+            heap = vpp.memory()
+            self.cost = max(self.cost, heap.used - used_before)
+            self._available = heap.available
+            self._measured = True
+        elif self._available is not None:
+            self._available -= self.cost
 
 
 class Applier:
@@ -83,6 +103,7 @@ class Applier:
         return Observed(namespaces=namespaces, directories=self.host.observe())
 
     def apply(self, actions: list[Action]) -> list[ActionResult]:
+        self.capacity.begin()
         results: list[ActionResult] = []
         failed: set[str] = set()
         for action in actions:
@@ -119,7 +140,7 @@ class Applier:
 
     def _add(self, action: AddNamespace) -> ActionResult:
         reg = action.reg
-        used_before = 0
+        used_before: int | None = None
         if action.new:
             fits, used_before = self.capacity.check(self.vpp)
             if not fits:

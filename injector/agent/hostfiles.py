@@ -52,7 +52,8 @@ class HostFiles:
 
     def write_env(self, reg: PodRegistration, secret: int) -> None:
         text = f"VCL_APP_NAMESPACE_ID={reg.ns_id}\nVCL_APP_NAMESPACE_SECRET={secret}\n"
-        self._write(reg, ENV_FILE_NAME, text)
+        if _read(Path(reg.directory) / ENV_FILE_NAME) != text:  # a resync keeps the file
+            self._write(reg, ENV_FILE_NAME, text)
 
     def write_conf(self, reg: PodRegistration) -> None:
         self.prepare(reg)
