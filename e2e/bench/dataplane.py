@@ -16,6 +16,7 @@ loopback would stay on the kernel by the dual-stack rules.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,7 +70,8 @@ def percentile(values: list[float], p: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1e6
 
 
-def run_pair(env: dict[str, str], host: str, port: int, conns: int, seconds: float) -> list[float]:
+@contextlib.contextmanager
+def echo_server(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[str]]:
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(port), str(PAYLOAD)],
         env=env,
@@ -77,26 +80,24 @@ def run_pair(env: dict[str, str], host: str, port: int, conns: int, seconds: flo
     )
     try:
         assert server.stdout and server.stdout.readline().strip() == "ready", "server did not start"
-        out = subprocess.run(
-            [sys.executable, "-c", CLIENT, host, str(port), str(conns), str(seconds), str(PAYLOAD)],
-            env=env, capture_output=True, text=True, check=True, timeout=seconds * 4 + 60,
-        )  # fmt: skip
-        return list(json.loads(out.stdout))
+        yield server
     finally:
         server.terminate()
         server.wait(timeout=10)
 
 
+def run_pair(env: dict[str, str], host: str, port: int, conns: int, seconds: float) -> list[float]:
+    with echo_server(env, port):
+        out = subprocess.run(
+            [sys.executable, "-c", CLIENT, host, str(port), str(conns), str(seconds), str(PAYLOAD)],
+            env=env, capture_output=True, text=True, check=True, timeout=seconds * 4 + 60,
+        )  # fmt: skip
+        return list(json.loads(out.stdout))
+
+
 def idle_cpu(env: dict[str, str], port: int, seconds: float) -> float:
     """Percent of one core used by an idle epoll (asyncio) server."""
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port), str(PAYLOAD)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout and server.stdout.readline().strip() == "ready"
+    with echo_server(env, port) as server:
 
         def ticks() -> int:
             fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -106,9 +107,6 @@ def idle_cpu(env: dict[str, str], port: int, seconds: float) -> float:
         time.sleep(seconds)
         used = (ticks() - start) / os.sysconf("SC_CLK_TCK")
         return 100 * used / (time.monotonic() - t0)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def vcl_env(

@@ -5,12 +5,13 @@ there is no cluster, or the add-on is not installed in it."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
+from waiting import eventually
 
 try:
     from kubernetes import client, config
@@ -57,15 +58,4 @@ def addon_namespace() -> str:
 
 @pytest.fixture(scope="session")
 def wait_for() -> Callable[..., Any]:
-    return _wait_for
-
-
-def _wait_for(what: str, check: Callable[[], Any], timeout: float = 180.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(2)
+    return partial(eventually, timeout=180.0, interval=2.0)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import orjson
 import pytest
 from injected_pods import injected_pod
 from kube_double import KubeDouble
+from waiting import eventually
 
 from injector.agent.controller import Agent, AgentOptions
 from injector.agent.status import agent_status
@@ -28,17 +28,6 @@ from injector.kube.pods import PodWatch
 from injector.kube.report import KubeReporter
 from vppctl_py import Vpp
 from vppctl_py.testing import FakeVpp
-
-
-def eventually(what: str, check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
