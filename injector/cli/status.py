@@ -8,6 +8,7 @@ API server could not be read.
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -112,7 +113,9 @@ def status(
     elif output is Output.yaml:
         typer.echo(yaml.safe_dump(body, sort_keys=False))
     else:
-        render_table(rows, Console())
+        # Piped or redirected output gets a wide table rather than one folded to 80 columns.
+        console = Console() if sys.stdout.isatty() else Console(width=220, no_color=True)
+        render_table(rows, console)
     if any(not r.healthy for r in rows):
         raise typer.Exit(EXIT_UNHEALTHY)
 
