@@ -19,7 +19,6 @@ import asyncio
 import copy
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
+from webhook_process import free_port, start_webhook
 
 K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
 
@@ -40,12 +42,6 @@ def review_body() -> bytes:
         for name in ("web", "worker", "cache")
     ]
     return json.dumps(review).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def drive(url: str, body: bytes, total: int, concurrency: int) -> tuple[list[float], float]:
@@ -111,31 +107,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
     port = free_port()
-    exe = shutil.which("vcl-injector")
-    cmd = [exe] if exe else [sys.executable, "-c", "from injector.cli.injector import main; main()"]
-    server = subprocess.Popen(
-        [
-            *cmd,
-            "serve",
-            "--self-signed",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--noop-endpoint",
-            "--log-format",
-            "json",
-        ],
-        stderr=subprocess.DEVNULL,
+    server = start_webhook(
+        port, "--noop-endpoint", "--log-format", "json", stderr=subprocess.DEVNULL
     )
     try:
         base = f"https://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/healthz", verify=False, timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         body = review_body()
         asyncio.run(drive(f"{base}/mutate", body, 200, args.concurrency))  # warm-up
         results = {}

@@ -117,3 +117,7 @@ def certs_command(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

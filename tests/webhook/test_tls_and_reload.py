@@ -8,12 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ import httpx
 import pytest
 from cryptography import x509
 from typer.testing import CliRunner
+from webhook_process import free_port, start_webhook
 
 from injector.cli.injector import app as cli
 from injector.webhook import certs
@@ -30,12 +29,6 @@ from injector.webhook.server import FileWatcher, ServeOptions, build, serve
 from injector.webhook.tls import ReloadingTLS
 
 K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def peer_cert(port: int, ca: Path) -> x509.Certificate:
@@ -173,32 +166,8 @@ def test_serve_without_certificates_fails_clearly() -> None:
 
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path) -> None:
     port = free_port()
-    exe = shutil.which("vcl-injector")
-    cmd = [exe] if exe else [sys.executable, "-c", "from injector.cli.injector import main; main()"]
-    proc = subprocess.Popen(
-        [
-            *cmd,
-            "serve",
-            "--self-signed",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-format",
-            "text",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_webhook(port, "--log-format", "text", stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False, timeout=1)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                time.sleep(0.1)
         review = (K8S / "admission-review-pod-create.json").read_bytes()
 
         def slow_body() -> Iterator[bytes]:
