@@ -86,19 +86,19 @@ def strategic_merge(base: Any, patch: Any, field: str = "") -> Any:
 
 
 def _merge_list(base: list[Any], patch: list[Any], key: str) -> list[Any]:
-    out = copy.deepcopy(base)
+    """Like kustomize (kyaml): the patch's items first, in its order (merged into the base
+    item of the same key), then the base items the patch does not name."""
+    named: list[Any] = []
+    seen: set[Any] = set()
     for item in patch:
         if not isinstance(item, dict) or key not in item:
             raise BuildError(f"list item without merge key {key!r}: {item!r}")
-        at = next((i for i, old in enumerate(out) if old.get(key) == item[key]), None)
+        seen.add(item[key])
         if item.get("$patch") == "delete":
-            if at is not None:
-                del out[at]
-        elif at is None:
-            out.append(copy.deepcopy(item))
-        else:
-            out[at] = strategic_merge(out[at], item)
-    return out
+            continue
+        old = next((o for o in base if o.get(key) == item[key]), None)
+        named.append(copy.deepcopy(item) if old is None else strategic_merge(old, item))
+    return named + [copy.deepcopy(o) for o in base if o.get(key) not in seen]
 
 
 def _apply_patch_file(objects: list[dict[str, Any]], path: Path) -> None:

@@ -16,6 +16,7 @@ from injector.agent.plan import (
     RemoveDirectory,
     WriteConf,
 )
+from injector.agent.registration import ABSTRACT_SOCKET_NAME
 from vppctl_py import VppApiError, VppClient, VppInputError
 
 MIB = 1024 * 1024
@@ -156,14 +157,23 @@ class Applier:
         self.host.prepare(reg)
         # The env file first: a pod must never find a namespace whose secret it lacks.
         self.host.write_env(reg, secret)
-        self.vpp.add_app_namespace(
-            reg.ns_id,
-            secret,
-            reg.sock_name,
-            sw_if_index=self.binding.sw_if_index,
-            ip4_fib_id=self.binding.ip4_fib_id,
-            ip6_fib_id=self.binding.ip6_fib_id,
-        )
+        if reg.netns is not None:  # calico-vpp: the pod's interface, a socket in its netns
+            self.vpp.add_app_namespace(
+                reg.ns_id,
+                secret,
+                f"abstract:{ABSTRACT_SOCKET_NAME}",
+                netns=reg.netns,
+                sw_if_index=reg.sw_if_index,
+            )
+        else:
+            self.vpp.add_app_namespace(
+                reg.ns_id,
+                secret,
+                reg.sock_name,
+                sw_if_index=self.binding.sw_if_index,
+                ip4_fib_id=self.binding.ip4_fib_id,
+                ip6_fib_id=self.binding.ip6_fib_id,
+            )
         self.host.own_socket(reg)
         if action.new:
             self.capacity.learn(self.vpp, used_before)

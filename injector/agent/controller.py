@@ -6,15 +6,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from injector.agent.apply import ActionResult, Applier, Binding, CapacityGuard
 from injector.agent.hostfiles import HostFiles
 from injector.agent.metrics import AgentMetrics
+from injector.agent.network import CalicoVppNetwork
 from injector.agent.plan import AddNamespace, WriteConf, plan
-from injector.agent.registration import PodRegistration, desired
+from injector.agent.registration import CALICO_VPP, LOCAL, PodRegistration, desired
 from injector.kube.report import PodRef
 from vppctl_py import VppClient, VppDisconnected, VppError
 
@@ -41,6 +42,7 @@ class AgentOptions:
     interface: str | None = None
     ip4_fib_id: int | None = None
     ip6_fib_id: int | None = None
+    network: str = LOCAL  # or calico-vpp (then Agent needs pod_network)
 
 
 class BindingError(RuntimeError):
@@ -51,7 +53,7 @@ class BindingError(RuntimeError):
 class PodState:
     """What was last reported for a pod, so each change is reported once."""
 
-    state: str = ""  # registered | error | refused | vpp-down
+    state: str = ""  # registered | error | refused | waiting | vpp-down
     message: str = ""
     annotated: bool = False
 
@@ -69,8 +71,12 @@ class Agent:
         connect: Callable[[], VppClient],
         reporter: Reporter | None = None,
         metrics: AgentMetrics | None = None,
+        pod_network: CalicoVppNetwork | None = None,
     ) -> None:
+        if options.network == CALICO_VPP and pod_network is None:
+            raise ValueError("calico-vpp mode needs pod_network (the CRI netns locator)")
         self.options = options
+        self.pod_network = pod_network if options.network == CALICO_VPP else None
         self.connect = connect
         self.reporter = reporter
         self.metrics = metrics or AgentMetrics()
@@ -126,9 +132,12 @@ class Agent:
             pods = list(self.pods.values())
         try:
             vpp, restarted = self._vpp()
-            wanted, refused = desired(pods, self.options.root)
+            wanted, refused = desired(pods, self.options.root, self.options.network)
+            waiting: dict[str, str] = {}
+            if self.pod_network is not None:
+                wanted, waiting = self.pod_network.resolve(vpp, wanted)
             applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding)
-            results = applier.apply(plan(wanted, applier.observe()))
+            results = applier.apply(plan(wanted, applier.observe(), keep=waiting))
         except BindingError as exc:
             for pod in pods:
                 if pod["metadata"]["uid"] in self.registrations:
@@ -138,7 +147,7 @@ class Agent:
             self._vpp_lost(pods, exc)
             return False
         self.registrations = wanted
-        self._report(pods, wanted, refused, results)
+        self._report(pods, wanted, {**refused, **waiting}, results, waiting=set(waiting))
         if restarted:
             self._after_restart(pods, wanted)
         self.metrics.resyncs.inc()
@@ -203,6 +212,8 @@ class Agent:
         wanted: dict[str, PodRegistration],
         refused: dict[str, str],
         results: list[ActionResult],
+        *,
+        waiting: Collection[str] = (),
     ) -> None:
         failed: dict[str, ActionResult] = {}
         for result in results:
@@ -214,7 +225,9 @@ class Agent:
                     self.metrics.registration_errors.labels(result.outcome).inc()
         for pod in pods:
             uid = pod["metadata"]["uid"]
-            if uid in refused:
+            if uid in waiting:
+                self._set(pod, "waiting", refused[uid])
+            elif uid in refused:
                 self._set(pod, "refused", refused[uid])
             elif uid in failed:
                 self._set(pod, "error", f"{failed[uid].outcome}: {failed[uid].message}")
@@ -243,9 +256,10 @@ class Agent:
             "registered": "Registered",
             "error": "RegistrationFailed",
             "refused": "InvalidStatus",
+            "waiting": "WaitingForNetwork",
             "vpp-down": "VppDown",
         }[state]
-        self.reporter.event(ref, reason, message, warning=not ok)
+        self.reporter.event(ref, reason, message, warning=state not in ("registered", "waiting"))
         self.reporter.condition(ref, ok, reason, message)
         if ok and not current.annotated:
             current.annotated = self.reporter.registered(ref, self.registrations[uid].ns_id)

@@ -3,10 +3,10 @@ actions that close the gap. Pure; the order is prune, then create, then sync."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from injector.agent.registration import NAMESPACE_PREFIX, PodRegistration
+from injector.agent.registration import NAMESPACE_PREFIX, PodRegistration, namespace_id
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,14 @@ class WriteConf:
 Action = DeleteNamespace | RemoveDirectory | AddNamespace | WriteConf
 
 
-def plan(wanted: Mapping[str, PodRegistration], observed: Observed) -> list[Action]:
-    wanted_ns = {reg.ns_id for reg in wanted.values()}
+def plan(
+    wanted: Mapping[str, PodRegistration],
+    observed: Observed,
+    keep: Collection[str] = (),
+) -> list[Action]:
+    """`keep`: uids of live pods not placed this pass (calico-vpp: waiting for their
+    network); their namespace and directory are left as they are."""
+    wanted_ns = {reg.ns_id for reg in wanted.values()} | {namespace_id(uid) for uid in keep}
     prune: list[Action] = []
     create: list[Action] = []
     sync: list[Action] = []
@@ -69,7 +75,7 @@ def plan(wanted: Mapping[str, PodRegistration], observed: Observed) -> list[Acti
         if have.ns_id.startswith(NAMESPACE_PREFIX) and have.ns_id not in wanted_ns:
             prune.append(DeleteNamespace(have.ns_id, have.sock_name))
     for uid in sorted(observed.directories):
-        if uid not in wanted:
+        if uid not in wanted and uid not in keep:
             prune.append(RemoveDirectory(uid))
     for uid in sorted(wanted):
         reg = wanted[uid]
@@ -78,9 +84,13 @@ def plan(wanted: Mapping[str, PodRegistration], observed: Observed) -> list[Acti
         secret = directory.secret if directory else None
         if ns is None:
             create.append(AddNamespace(reg, secret))
-        elif ns.sock_name != reg.sock_name or directory is None or not directory.socket_exists:
+        elif ns.sock_name != reg.sock_name or (
+            reg.file_socket and (directory is None or not directory.socket_exists)
+        ):
             # VPP ignores a new sock_name on re-add, and a lost socket is not recreated:
-            # only delete + add gives the pod a working socket again.
+            # only delete + add gives the pod a working socket again. (An abstract
+            # socket in the pod's netns leaves no file to check; a new sandbox, a new
+            # netns, shows as a new sock_name.)
             prune.append(DeleteNamespace(ns.ns_id, ns.sock_name))
             create.append(AddNamespace(reg, secret))
         elif secret is None or ns.secret != secret:

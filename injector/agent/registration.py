@@ -16,6 +16,10 @@ from injector.core.render import VclConfParams, render_vcl_conf
 # being unique in a cluster, unique per node.
 NAMESPACE_PREFIX = "vcl-"
 APP_SOCKET_NAME = "app.sock"
+# calico-vpp mode: VPP creates the app socket as this abstract name inside the pod's own
+# network namespace (distinct from Calico/VPP's own "vpp/session").
+ABSTRACT_SOCKET_NAME = "vcl-injector"
+LOCAL, CALICO_VPP = "local", "calico-vpp"
 VCL_CONF_NAME = "vcl.conf"
 ENV_FILE_NAME = "vcl.env"
 
@@ -41,6 +45,15 @@ class PodRegistration:
     pod_ip: str | None
     selected: tuple[str, ...]
     eventfd: bool
+    # calico-vpp mode, filled in by the network step: the pod sandbox's netns path and
+    # the pod's own VPP interface. sock_name is then what VPP reports for it.
+    netns: str | None = None
+    sw_if_index: int | None = None
+
+    @property
+    def file_socket(self) -> bool:
+        """The app socket is a file in the pod's directory (local mode)."""
+        return self.netns is None
 
 
 class NotRegistrable(ValueError):
@@ -92,8 +105,15 @@ def _owner(spec: Mapping[str, Any], selected: tuple[str, ...]) -> tuple[int | No
     )
 
 
-def registration(pod: Mapping[str, Any], root: str) -> PodRegistration:
-    """The registration of one injected pod; NotRegistrable when its status is unusable."""
+def abstract_sock_name(netns: str) -> str:
+    """The sock_name VPP reports for a namespace made with `netns` (its v3 handler
+    builds it from the bare name)."""
+    return f"abstract:{ABSTRACT_SOCKET_NAME},netns_name={netns}"
+
+
+def registration(pod: Mapping[str, Any], root: str, network: str = LOCAL) -> PodRegistration:
+    """The registration of one injected pod; NotRegistrable when its status is unusable.
+    In calico-vpp mode the netns and interface are still to be found (network.py)."""
     meta = pod.get("metadata") or {}
     status = _status(pod)
     if status is None:
@@ -104,7 +124,11 @@ def registration(pod: Mapping[str, Any], root: str) -> PodRegistration:
     try:
         conf = render_vcl_conf(
             VclConfParams(
-                app_socket=f"{c.VCL_DIR}/{APP_SOCKET_NAME}",
+                app_socket=(
+                    f"abstract:{ABSTRACT_SOCKET_NAME}"
+                    if network == CALICO_VPP
+                    else f"{c.VCL_DIR}/{APP_SOCKET_NAME}"
+                ),
                 rx_fifo_size=int(settings["rxFifoSize"]),
                 tx_fifo_size=int(settings["txFifoSize"]),
                 eventfd=bool(settings["eventfd"]),
@@ -134,7 +158,7 @@ def registration(pod: Mapping[str, Any], root: str) -> PodRegistration:
 
 
 def desired(
-    pods: Iterable[Mapping[str, Any]], root: str
+    pods: Iterable[Mapping[str, Any]], root: str, network: str = LOCAL
 ) -> tuple[dict[str, PodRegistration], dict[str, str]]:
     """Registrations by pod uid, and the pods (uid -> reason) that cannot be registered."""
     wanted: dict[str, PodRegistration] = {}
@@ -144,7 +168,7 @@ def desired(
             continue
         uid = str((pod.get("metadata") or {}).get("uid", ""))
         try:
-            wanted[uid] = registration(pod, root)
+            wanted[uid] = registration(pod, root, network)
         except NotRegistrable as exc:
             refused[uid] = str(exc)
     return wanted, refused

@@ -16,6 +16,8 @@ import typer
 import uvicorn
 
 from injector.agent.controller import Agent, AgentOptions
+from injector.agent.cri import Cri, CriError, NetnsLocator
+from injector.agent.network import CalicoVppNetwork
 from injector.agent.server import create_app
 from injector.kube.client import KubeConfigError, api_client
 from injector.kube.pods import PodWatch
@@ -48,6 +50,28 @@ def check_root(root: str) -> None:
         raise typer.BadParameter(f"{root} exists and is not a directory", param_hint="--root")
 
 
+def calico_vpp_network(endpoint: str) -> CalicoVppNetwork:
+    """The netns locator over the node's CRI, checked once now: a wrong or unmounted
+    socket is a start-up error, not a stream of per-pod waits."""
+    path = endpoint.removeprefix("unix://")
+    if not Path(path).is_socket():
+        typer.echo(
+            f"vcl-agent: error: --network calico-vpp needs the node's CRI socket, and "
+            f"{path} is not a socket (mount the host's containerd or CRI-O socket and set "
+            "--cri-endpoint / CONTAINER_RUNTIME_ENDPOINT)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    cri = Cri(endpoint)
+    try:
+        cri.ready_sandboxes()
+    except CriError as exc:
+        cri.close()
+        typer.echo(f"vcl-agent: error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    return CalicoVppNetwork(NetnsLocator(cri))
+
+
 @app.command()
 def run(
     node: Annotated[str, typer.Option(envvar="NODE_NAME", help="This node's name.")],
@@ -66,6 +90,15 @@ def run(
     ] = None,
     resync_period: Annotated[float, typer.Option(help="Seconds between full resyncs.")] = 60.0,
     port: Annotated[int, typer.Option(help="HTTP port of /status, /metrics, /healthz.")] = 9464,
+    cri_endpoint: Annotated[
+        str,
+        typer.Option(
+            envvar="CONTAINER_RUNTIME_ENDPOINT",
+            help="calico-vpp mode: the node's CRI socket, to find each pod's netns "
+            "(containerd: unix:///run/containerd/containerd.sock, CRI-O: "
+            "unix:///var/run/crio/crio.sock).",
+        ),
+    ] = "unix:///run/containerd/containerd.sock",
     evict_on_vpp_restart: Annotated[
         bool, typer.Option(help="Evict registered pods after VPP restarts.")
     ] = True,
@@ -74,14 +107,9 @@ def run(
     """Run the node agent."""
     configure_logging(log_format)
     check_root(root)
+    pod_network = None
     if network is Network.calico_vpp:
-        typer.echo(
-            "vcl-agent: error: --network calico-vpp is not available in this release "
-            "(binding a pod's namespace to its Calico/VPP interface needs the pod's netns "
-            "from the CRI); use --network local",
-            err=True,
-        )
-        raise typer.Exit(1)
+        pod_network = calico_vpp_network(cri_endpoint)
     try:
         api = api_client(kubeconfig)
     except KubeConfigError as exc:
@@ -90,11 +118,13 @@ def run(
     options = AgentOptions(
         node=node, root=root, resync_period=resync_period,
         evict_on_vpp_restart=evict_on_vpp_restart, interface=interface,
+        network=network.value,
     )  # fmt: skip
     agent = Agent(
         options,
         connect=lambda: Vpp.connect(vpp_api_socket, timeout=5.0, name=f"vcl-agent-{node}"),
         reporter=KubeReporter(api, node),
+        pod_network=pod_network,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 Dataplane = Literal["node", "pod"]
 AppScope = Literal["local", "global", "both"]
 KernelListen = Literal["vcl", "both"]
+
+
+_OWN_PREFIX = "vcl.io/"
+# Kubernetes' qualified name: an optional DNS-subdomain prefix and '/', then a name.
+_QUALIFIED = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
 
 
 class ConfigError(ValueError):
@@ -102,6 +111,21 @@ class InjectorConfig(_Model):
         default_factory=lambda: PodDataplaneConfig(), alias="podDataplane"
     )
     defaults: VclDefaults = Field(default_factory=lambda: VclDefaults())
+    # Added to every pod injected for the node's VPP, unless the pod sets the key itself
+    # (and removed again on re-injection). calico-vpp installs set
+    # cni.projectcalico.org/vppVcl: enable, so that Calico/VPP routes the pod's traffic
+    # through the pod's VRF to VPP's session layer (and the rest on to the pod).
+    pod_annotations: dict[str, str] = Field(default_factory=dict, alias="podAnnotations")
+
+    @field_validator("pod_annotations")
+    @classmethod
+    def _not_ours(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _QUALIFIED.fullmatch(key):
+                raise ValueError(f"{key!r} is not a valid annotation key ([prefix/]name)")
+            if key.startswith(_OWN_PREFIX):
+                raise ValueError(f"{key!r}: {_OWN_PREFIX}* annotations are the injector's own")
+        return value
 
     @field_validator("host_root")
     @classmethod

@@ -60,6 +60,11 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
         if config.readiness_gate:
             list_at(spec, "readinessGates").append(dict(READINESS_GATE))
             status.record["readinessGate"] = True
+        added = [k for k in config.pod_annotations if k not in annotations]
+        for key in added:
+            annotations[key] = config.pod_annotations[key]
+        if added:
+            status.record["annotations"] = added
     if c.ANNOTATION_DEFAULT_CONTAINER not in annotations:
         annotations[c.ANNOTATION_DEFAULT_CONTAINER] = _default_container(spec, config)
         status.record["defaultContainer"] = True

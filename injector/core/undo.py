@@ -38,6 +38,7 @@ class _StatusShape(BaseModel):
     nodeAffinity: bool = False
     readinessGate: bool = False
     defaultContainer: bool = False
+    annotations: list[str] = []
 
 
 def read_status(annotations: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,6 +93,8 @@ def undo(pod: dict[str, Any]) -> None:
         drop_if_empty(spec, "readinessGates")
     if status.get("defaultContainer"):
         annotations.pop(c.ANNOTATION_DEFAULT_CONTAINER, None)
+    for key in status.get("annotations", []):
+        annotations.pop(key, None)
     del annotations[c.ANNOTATION_STATUS]
 
 

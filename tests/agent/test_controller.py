@@ -13,43 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from injected_pods import injected_pod
+from recording_reporter import Recorder
 
 from injector.agent.controller import Agent, AgentOptions
 from injector.agent.server import create_app
-from injector.kube.report import PodRef
 from vppctl_py import Vpp
 from vppctl_py.testing import FakeVpp, HeapModel
 
 MIB = 1024 * 1024
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self.evict_ok = True
-
-    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> bool:
-        self.calls.append(("event", pod.name, reason, warning, message))
-        return True
-
-    def registered(self, pod: PodRef, ns_id: str) -> bool:
-        self.calls.append(("registered", pod.name, ns_id))
-        return True
-
-    def condition(self, pod: PodRef, ready: bool, reason: str, message: str) -> bool:
-        self.calls.append(("condition", pod.name, ready, reason))
-        return True
-
-    def node_label(self, ready: bool) -> bool:
-        self.calls.append(("node", ready))
-        return True
-
-    def evict(self, pod: PodRef) -> bool:
-        self.calls.append(("evict", pod.name))
-        return self.evict_ok
-
-    def of(self, kind: str) -> list[tuple[Any, ...]]:
-        return [c for c in self.calls if c[0] == kind]
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ registration of pods (namespace id, paths, vcl.conf, owner) from their vcl.io/st
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from injected_pods import injected_pod
 
@@ -16,7 +18,7 @@ from injector.agent.plan import (
     WriteConf,
     plan,
 )
-from injector.agent.registration import desired, registration
+from injector.agent.registration import CALICO_VPP, abstract_sock_name, desired, registration
 
 ROOT = "/var/run/vcl"
 UID = "0b7c2c5e-5a8e-4c1e-9d7a-3f9e1b2c4d5e"
@@ -136,3 +138,28 @@ STALE_NS = ObservedNamespace("vcl-gone", 7, f"{ROOT}/pods/gone/app.sock")
 )
 def test_plan_table(wanted: dict[str, object], seen: Observed, actions: list[object]) -> None:
     assert plan(wanted, seen) == actions  # type: ignore[arg-type]
+
+
+def test_abstract_socket_in_the_pods_netns_has_no_file_to_check() -> None:
+    """calico-vpp: VPP's socket is abstract, in the pod's netns: the directory has no
+    app.sock and that is fine; a different netns (new sandbox) means delete + add."""
+    reg = registration(POD, ROOT, CALICO_VPP)
+    assert "app-socket-api abstract:vcl-injector" in reg.vcl_conf
+    netns = "/var/run/netns/cni-1"
+    placed = replace(reg, netns=netns, sw_if_index=5, sock_name=abstract_sock_name(netns))
+    no_file = ObservedDirectory(UID, reg.vcl_conf, 42, socket_exists=False)
+    same = ObservedNamespace(reg.ns_id, 42, abstract_sock_name(netns))
+    assert plan({UID: placed}, observed([same], [no_file])) == []
+    moved = ObservedNamespace(reg.ns_id, 42, abstract_sock_name("/var/run/netns/cni-0"))
+    assert plan({UID: placed}, observed([moved], [no_file])) == [
+        DeleteNamespace(reg.ns_id, moved.sock_name),
+        AddNamespace(placed, 42),
+    ]
+
+
+def test_kept_pods_lose_nothing() -> None:
+    """A live pod not placed this pass (waiting for its network) keeps its namespace and
+    directory; an orphan beside it is still pruned."""
+    orphan = ObservedNamespace("vcl-orphan", 1, "/var/run/vcl/pods/orphan/app.sock")
+    actions = plan({}, observed([GOOD_NS, orphan], [GOOD_DIR]), keep={UID})
+    assert actions == [DeleteNamespace("vcl-orphan", orphan.sock_name)]

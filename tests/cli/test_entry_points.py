@@ -1,11 +1,13 @@
 """The agent's and vcl-status's command lines: clear start-up errors with their exit codes
-(no Kubernetes credentials, a root whose socket names would be too long, calico-vpp not in
-this release), and vcl-status against the Kubernetes API double: table/json output, exit
+(no Kubernetes credentials, a root whose socket names would be too long, calico-vpp mode
+without a usable CRI socket), and vcl-status against the Kubernetes API double: table/json output, exit
 1 for an unhealthy pod, 3 when the API server cannot be read."""
 
 from __future__ import annotations
 
 import json
+import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,11 +37,25 @@ def test_agent_refuses_a_root_too_long_for_socket_names(tmp_path: Path) -> None:
     assert "unix socket name holds at most 107" in result.stderr
 
 
-def test_agent_says_calico_vpp_is_not_available(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        agent_app, ["--node", "n", "--root", "/tmp/vcl-t", "--network", "calico-vpp"]
-    )
-    assert result.exit_code == 1 and "--network local" in result.stderr
+def test_agent_in_calico_vpp_mode_needs_the_cri_socket(tmp_path: Path) -> None:
+    args = ["--node", "n", "--root", "/tmp/vcl-t", "--network", "calico-vpp"]
+    missing = str(tmp_path / "containerd.sock")
+    result = CliRunner().invoke(agent_app, [*args, "--cri-endpoint", f"unix://{missing}"])
+    assert result.exit_code == 1
+    assert missing in result.stderr and "CONTAINER_RUNTIME_ENDPOINT" in result.stderr
+
+
+def test_agent_in_calico_vpp_mode_says_when_the_runtime_does_not_answer(
+    tmp_path: Path,
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="cri", dir="/tmp") as tmp:
+        dead = socket.socket(socket.AF_UNIX)  # bound, never accepting: CRI cannot answer
+        dead.bind(f"{tmp}/cri.sock")
+        args = ["--node", "n", "--root", "/tmp/vcl-t", "--network", "calico-vpp"]
+        result = CliRunner().invoke(agent_app, [*args, "--cri-endpoint", f"{tmp}/cri.sock"])
+        dead.close()
+    assert result.exit_code == 1
+    assert "ListPodSandbox failed" in result.stderr and f"{tmp}/cri.sock" in result.stderr
 
 
 @pytest.fixture

@@ -84,3 +84,21 @@ def test_pod_dataplane_mounts_no_host_path(overlays: dict[str, list[dict[str, An
     injected = inject(pod, shipped_config(overlays["default"]))
     assert [v for v in injected["spec"]["volumes"] if "hostPath" in v] == []
     kubernetes_validate.validate(injected, "1.29.0", strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_calico_vpp_pods_ask_calico_for_vcl_routing_and_nothing_else_differs(
+    overlays: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """Calico/VPP routes a pod's traffic to VPP's session layer only when the pod carries
+    cni.projectcalico.org/vppVcl at creation; the calico-vpp config adds it and is
+    otherwise the base config (no drift between the two copies)."""
+    config = shipped_config(overlays[overlay])
+    injected = inject(POD, config)
+    annotations = injected["metadata"]["annotations"]
+    if overlay == "calico-vpp":
+        assert annotations["cni.projectcalico.org/vppVcl"] == "enable"
+        base = shipped_config(overlays["default"])
+        assert config.model_copy(update={"pod_annotations": {}}) == base
+    else:
+        assert "cni.projectcalico.org/vppVcl" not in annotations

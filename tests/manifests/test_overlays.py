@@ -139,9 +139,20 @@ BASE_POD = {
                 ],
             },
         ),
-        (  # a new item under a merge key is appended
+        (  # as kubectl kustomize does: the patch's items first, then the base's others
             {"containers": [{"name": "c", "image": "c:1"}]},
-            {**BASE_POD, "containers": [*BASE_POD["containers"], {"name": "c", "image": "c:1"}]},
+            {**BASE_POD, "containers": [{"name": "c", "image": "c:1"}, *BASE_POD["containers"]]},
+        ),
+        (
+            {"containers": [{"name": "c", "image": "c:1"}, {"name": "b", "args": ["q"]}]},
+            {
+                **BASE_POD,
+                "containers": [
+                    {"name": "c", "image": "c:1"},
+                    {**BASE_POD["containers"][1], "args": ["q"]},
+                    BASE_POD["containers"][0],
+                ],
+            },
         ),
         (  # $patch: delete removes the item with that key
             {"containers": [{"name": "b", "$patch": "delete"}]},

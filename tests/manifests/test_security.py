@@ -326,7 +326,10 @@ def test_host_paths_only_in_vpp_and_agent(overlays: Objects, overlay: str) -> No
             continue
         exposes_api = [p for p in host_paths for d in API_SOCKET_DIRS if _covers(p, d)]
         assert len(exposes_api) == 1, f"{name}: {host_paths}"
-        assert set(host_paths) - set(exposes_api) == {"/var/run/vcl"}
+        # calico-vpp: only the agent also reads the CRI socket and the host's netns files.
+        calico_agent = overlay == "calico-vpp" and name == "vcl-agent"
+        extra = {"/run/containerd/containerd.sock", "/var/run/netns"} if calico_agent else set()
+        assert set(host_paths) - set(exposes_api) == {"/var/run/vcl"} | extra
 
 
 @pytest.mark.parametrize(
@@ -375,8 +378,18 @@ def test_agent_wiring(overlays: Objects, overlay: str) -> None:
         else "/run/vpp/api.sock",
         "--root": "/var/run/vcl",
         "--network": network,
+        **({"--cri-endpoint": "unix:///run/cri/runtime.sock"} if network == "calico-vpp" else {}),
     }
     mounts = _mounts(pod, container)
+    if network == "calico-vpp":
+        # The pod's netns comes from the CRI, checked against the host's netns files;
+        # both read-only, at paths the agent's flags and VPP's netns paths agree on.
+        assert mounts["/run/cri/runtime.sock"] == "/run/containerd/containerd.sock"
+        assert mounts["/var/run/netns"] == "/var/run/netns"
+        ro = {m["mountPath"] for m in container["volumeMounts"] if m.get("readOnly")}
+        assert {"/run/cri/runtime.sock", "/var/run/netns"} <= ro
+    else:
+        assert "/run/cri/runtime.sock" not in mounts and "/var/run/netns" not in mounts
     assert mounts["/var/run/vcl"] == "/var/run/vcl", "the per-pod root is at the host's path"
     assert mounts["/run/vpp"] == ("/var/run/vpp" if network == "calico-vpp" else "/run/vpp")
     assert [p["containerPort"] for p in container["ports"]] == [9464]
@@ -472,4 +485,7 @@ def test_cert_manager_chain(overlays: Objects) -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_shipped_config_is_valid_and_the_defaults(overlays: Objects, overlay: str) -> None:
     cm = find(overlays[overlay], "ConfigMap", "vcl-injector-config")
-    assert parse_config(cm["data"]["config.yaml"], source="vcl-injector-config") == InjectorConfig()
+    config = parse_config(cm["data"]["config.yaml"], source="vcl-injector-config")
+    # calico-vpp adds only Calico/VPP's routing switch (test_injected_pods checks its use).
+    extra = {"cni.projectcalico.org/vppVcl": "enable"} if overlay == "calico-vpp" else {}
+    assert config == InjectorConfig.model_validate({"podAnnotations": extra})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,18 @@ def test_missing_directory_leaves_half_made_namespace_that_deletes_fine(
     assert "half-2" in {n.ns_id for n in vpp.app_namespaces()}
     vpp.del_app_namespace("half-2")
     assert "half-2" not in {n.ns_id for n in vpp.app_namespaces()}
+
+
+def test_missing_netns_fails_the_add_like_a_missing_directory(vpp: Vpp) -> None:
+    """VPP opens the netns before making the abstract socket (vppinfra/socket.c): a pod
+    whose sandbox is gone gets -1 and a half-made namespace, and one that exists works."""
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="ns") as short:  # netns is string[64]
+        with pytest.raises(VppApiError) as err:
+            vpp.add_app_namespace("gone", 1, "abstract:vcl-injector", netns=f"{short}/cni-x")
+        assert err.value.retval == -1
+        assert "gone" in {n.ns_id for n in vpp.app_namespaces()}
+        vpp.del_app_namespace("gone")
+        Path(short, "cni-y").touch()
+        vpp.add_app_namespace("live", 1, "abstract:vcl-injector", netns=f"{short}/cni-y")
+        (ns,) = [n for n in vpp.app_namespaces() if n.ns_id == "live"]
+        assert ns.sock_name == f"abstract:vcl-injector,netns_name={short}/cni-y"

@@ -176,6 +176,14 @@ class VppModel:
     def _open_socket(self, ns: Namespace) -> bool:
         if ns.sock_name.startswith(ABSTRACT_PREFIX):
             # Recorded, not bound: parallel tests would collide in the abstract namespace.
+            # VPP opens the netns first (an absolute path, or a name under
+            # /var/run/netns) and fails like a missing directory when it is not there.
+            # Bare names are looked up only under an fs_root (never the real /var/run).
+            _, _, netns = ns.sock_name.partition(",netns_name=")
+            if netns and (netns.startswith("/") or self.fs_root is not None):
+                where = netns if netns.startswith("/") else f"/var/run/netns/{netns}"
+                if not self.host_path(where).exists():
+                    return False
             ns.listener = None
         elif not ns.sock_name.startswith("/"):
             # VPP 26.06 parses it as a host name or fails, and then crashes on delete.
