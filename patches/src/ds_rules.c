@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -93,11 +94,43 @@ static void ds_disable(const char *var, const char *value, const char *what) {
          strlen(value) > 80 ? "..." : "", what);
 }
 
+/* The agent's per-pod env file (VCL_ENV_FILE): VCL_APP_NAMESPACE_ID and _SECRET, which VCL
+ * reads from the environment (it cuts a namespace-id read from vcl.conf to 3 characters)
+ * and which must not be in the pod spec. Only those two keys are taken, an explicit
+ * environment value wins, and this runs in our constructor, before the app has threads
+ * (setenv is not thread-safe) and before a lazily loaded LDP reads them. */
+static void ds_load_env_file(void) {
+  const char *path = getenv("VCL_ENV_FILE");
+  if (!path || !*path) return;
+  FILE *f = fopen(path, "re");
+  if (!f) {
+    /* Not DS_DEBUG: that calls ds_config(), and we run inside its pthread_once. */
+    if (cfg.debug) ds_log("VCL_ENV_FILE %s: %s", path, strerror(errno));
+    return;
+  }
+  char line[256];
+  while (fgets(line, sizeof line, f)) {
+    char *eq = strchr(line, '=');
+    if (!eq) continue;
+    *eq = 0;
+    char *value = eq + 1;
+    value[strcspn(value, "\r\n")] = 0;
+    if (strcmp(line, "VCL_APP_NAMESPACE_ID") != 0 && strcmp(line, "VCL_APP_NAMESPACE_SECRET") != 0)
+      continue;
+    int ok = *value != 0;
+    for (const char *c = value; *c; c++)
+      if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') ok = 0;
+    if (ok) setenv(line, value, 0);
+  }
+  fclose(f);
+}
+
 static void ds_config_init(void) {
   const char *v;
   char bad[128], what[192];
   cfg.vcl_enabled = 1;
   cfg.debug = (v = getenv("VCL_DUALSTACK_DEBUG")) && strcmp(v, "1") == 0;
+  ds_load_env_file();
   cfg.test_mode = (v = getenv("VCL_DUALSTACK_TEST")) && strcmp(v, "1") == 0;
   cfg.ldp_path = (v = getenv("VCL_DUALSTACK_LDP")) && *v ? v : NULL;
   v = getenv("VCL_KERNEL_LISTEN");

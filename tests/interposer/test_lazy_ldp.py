@@ -106,3 +106,49 @@ def test_answering_abstract_app_socket(build, python: str) -> None:
         paths, lines = run_probe(build, python, env)
     assert paths == [VCL, VCL]
     assert lines == []
+
+
+SHOW_ENV = (
+    "import os, json; print(json.dumps({k: os.environ.get(k) for k in "
+    "('VCL_APP_NAMESPACE_ID', 'VCL_APP_NAMESPACE_SECRET', 'LD_PRELOAD_EXTRA')}))"
+)
+
+
+def env_seen(build, python: str, env: dict[str, str]) -> dict[str, str | None]:
+    proc = build.run([python, "-c", SHOW_ENV], env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_agent_env_file_reaches_the_app_before_ldp_loads(
+    build, python: str, tmp_path: Path
+) -> None:
+    """The pod spec carries only VCL_ENV_FILE; the namespace id and secret (which VCL
+    reads from the environment) come from the agent's file, and only those two keys."""
+    env_file = tmp_path / "vcl.env"
+    env_file.write_text(
+        "VCL_APP_NAMESPACE_ID=vcl-0b7c2c5e-5a8e-4c1e-9d7a-3f9e1b2c4d5e\n"
+        "VCL_APP_NAMESPACE_SECRET=1234567890123\n"
+        "LD_PRELOAD_EXTRA=/evil.so\n"
+        "VCL_APP_NAMESPACE_BAD\n"
+    )
+    seen = env_seen(build, python, {**TEST, "VCL_ENV_FILE": str(env_file)})
+    assert seen == {
+        "VCL_APP_NAMESPACE_ID": "vcl-0b7c2c5e-5a8e-4c1e-9d7a-3f9e1b2c4d5e",
+        "VCL_APP_NAMESPACE_SECRET": "1234567890123",
+        "LD_PRELOAD_EXTRA": None,
+    }
+    # An explicit value wins; a missing file changes nothing and prints nothing.
+    explicit = {**TEST, "VCL_ENV_FILE": str(env_file), "VCL_APP_NAMESPACE_ID": "mine"}
+    assert env_seen(build, python, explicit)["VCL_APP_NAMESPACE_ID"] == "mine"
+    proc = build.run([python, "-c", SHOW_ENV], {**TEST, "VCL_ENV_FILE": str(tmp_path / "none")})
+    assert json.loads(proc.stdout)["VCL_APP_NAMESPACE_ID"] is None and proc.stderr == ""
+
+
+def test_env_file_values_with_odd_characters_are_refused(
+    build, python: str, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "vcl.env"
+    env_file.write_text("VCL_APP_NAMESPACE_ID=a b$(x)\nVCL_APP_NAMESPACE_SECRET=\n")
+    seen = env_seen(build, python, {**TEST, "VCL_ENV_FILE": str(env_file)})
+    assert seen["VCL_APP_NAMESPACE_ID"] is None and seen["VCL_APP_NAMESPACE_SECRET"] is None
