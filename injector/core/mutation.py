@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonpatch
 import jsonpointer
+import orjson
 
 from injector.core import constants as c
 from injector.core.annotations import PodSettings, parse_settings
@@ -42,11 +41,9 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
     status = _Status(config, settings, selection, frags)
 
     targets = _containers_named(spec, selection.names)
-    # Fresh copies of every fragment this pod gets, in one marshal round trip.
-    *per_container, (init, sidecar, volumes) = clone(
-        [(frags.container_env, frags.container_mounts)] * len(targets)
-        + [(frags.init_container, frags.vpp_sidecar, frags.volumes)]
-    )
+    # Fresh copies of every fragment this pod gets (the fragments are shared, read-only).
+    per_container = [frags.container_copy() for _ in targets]
+    init, sidecar, volumes = frags.pod_copy()
     for container, (env, mounts) in zip(targets, per_container, strict=True):
         _inject_container(container, env, mounts, frags, status)
     _check_free(spec, frags)
@@ -86,34 +83,40 @@ def patch(original: Mapping[str, Any], injected: Mapping[str, Any]) -> list[dict
 
 
 def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
-    # dict, not Mapping: JSON trees are dicts, and the ABC check was a tenth of the cost.
-    if isinstance(a, dict) and isinstance(b, dict):
+    # dict/list by exact type: JSON trees are made of them, and the ABC checks cost a
+    # tenth of the time. inject() copies on write, so whatever it left alone is the very
+    # same object in both trees and is skipped by identity, without a deep comparison.
+    if type(a) is dict and type(b) is dict:
         # In the objects' own key order, so that the same input gives the same patch.
-        for key in a:
+        for key, x in a.items():
             if key not in b:
                 ops.append({"op": "remove", "path": _join(path, key)})
-            elif a[key] != b[key]:
-                _diff(a[key], b[key], _join(path, key), ops)
-        for key in b:
+            else:
+                y = b[key]
+                if x is not y:
+                    _diff(x, y, _join(path, key), ops)
+        for key, y in b.items():
             if key not in a:
-                ops.append({"op": "add", "path": _join(path, key), "value": b[key]})
+                ops.append({"op": "add", "path": _join(path, key), "value": y})
         return
-    if isinstance(a, list) and isinstance(b, list):
+    if type(a) is list and type(b) is list:
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            if x != y:
+            if x is not y:
                 _diff(x, y, f"{path}/{i}", ops)
         for i in range(len(a), len(b)):
             ops.append({"op": "add", "path": f"{path}/{i}", "value": b[i]})
         for i in range(len(a) - 1, len(b) - 1, -1):
             ops.append({"op": "remove", "path": f"{path}/{i}"})
         return
-    for op in jsonpatch.make_patch(a, b).patch:
-        op["path"] = path + op["path"]
-        ops.append(op)
+    # Leaves (or a node replaced by another kind): 1 == True in Python, not in JSON.
+    if type(a) is not type(b) or a != b:
+        ops.append({"op": "replace", "path": path, "value": b})
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}/{jsonpointer.escape(key)}"
+    if "~" in key or "/" in key:
+        key = jsonpointer.escape(key)
+    return f"{path}/{key}"
 
 
 class _Status:
@@ -158,7 +161,7 @@ class _Status:
             record["replacedEnv"] = self.replaced
         if self.warnings:
             record["warnings"] = self.warnings
-        return json.dumps(record, sort_keys=True, separators=(",", ":"))
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _containers_named(spec: dict[str, Any], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import marshal
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,25 @@ class PodFragments:
     volumes: list[dict[str, Any]]
     ld_preload: str
     ld_library_path: str
+
+    @cached_property
+    def _per_container(self) -> bytes:
+        return marshal.dumps((self.container_env, self.container_mounts), 2)
+
+    @cached_property
+    def _per_pod(self) -> bytes:
+        return marshal.dumps((self.init_container, self.vpp_sidecar, self.volumes), 2)
+
+    def container_copy(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Fresh (env, mounts) for one container: marshal kept from the first use, so
+        each pod pays only the loads (the fragments are never written to)."""
+        env, mounts = marshal.loads(self._per_container)
+        return env, mounts
+
+    def pod_copy(self) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]:
+        """Fresh (init container, VPP sidecar, volumes) for one pod."""
+        init, sidecar, volumes = marshal.loads(self._per_pod)
+        return init, sidecar, volumes
 
 
 def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragments:

@@ -116,8 +116,10 @@ def review_pod(request: dict[str, Any], config: InjectorConfig) -> tuple[dict[st
         injected["metadata"].pop("namespace", None)
     ops = patch(original, injected)
     outcome.result = "injected"
-    status = orjson.loads(injected["metadata"]["annotations"][c.ANNOTATION_STATUS])
-    outcome.warnings = [f"vcl-injector: {w}" for w in status.get("warnings", [])]
+    status_text = injected["metadata"]["annotations"][c.ANNOTATION_STATUS]
+    if '"warnings"' in status_text:  # rare: parse the status only when it has some
+        warnings = orjson.loads(status_text).get("warnings", [])
+        outcome.warnings = [f"vcl-injector: {w}" for w in warnings]
     fields: dict[str, Any] = {
         "allowed": True,
         "patchType": "JSONPatch",
