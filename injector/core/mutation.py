@@ -178,7 +178,7 @@ def _inject_container(
 ) -> None:
     name = container["name"]
     env = list_at(container, "env")
-    mine = {e["name"] for e in frags.container_env}
+    mine = frags.env_names
     clashes = [[i, e] for i, e in enumerate(env) if e.get("name") in mine]
     if clashes:
         # Recorded so that undo() puts them back exactly where they were.
@@ -199,7 +199,7 @@ def _inject_container(
         c.ENV_LD_LIBRARY_PATH: _prepend(env, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),
     }
     mounts = list_at(container, "volumeMounts")
-    ours = {m["mountPath"] for m in frags.container_mounts}
+    ours = frags.mount_paths
     for mount in mounts:
         if mount.get("mountPath") in ours:
             raise InjectionError(
@@ -210,16 +210,17 @@ def _inject_container(
 
 
 def _prepend(env: list[dict[str, Any]], name: str, prefix: str) -> str:
-    """Put our libraries before the app's own value; returns how (recorded for undo)."""
-    for entry in env:
+    """Put our libraries before the app's own value; returns how (recorded for undo).
+    The entry is replaced, not edited: entries are shared with the input pod."""
+    for i, entry in enumerate(env):
         if entry.get("name") != name:
             continue
         if "valueFrom" in entry:
             # Kubernetes expands $(VAR) of variables defined earlier in the list.
-            entry["name"] = wrapped_name(name)
+            env[i] = {**entry, "name": wrapped_name(name)}
             env.append({"name": name, "value": f"{prefix}:$({wrapped_name(name)})"})
             return "wrapped"
-        entry["value"] = f"{prefix}:{entry.get('value', '')}"
+        env[i] = {**entry, "value": f"{prefix}:{entry.get('value', '')}"}
         return "prepended"
     env.append({"name": name, "value": prefix})
     return "added"

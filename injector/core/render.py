@@ -89,6 +89,14 @@ class PodFragments:
     ld_library_path: str
 
     @cached_property
+    def env_names(self) -> frozenset[str]:
+        return frozenset(e["name"] for e in self.container_env)
+
+    @cached_property
+    def mount_paths(self) -> frozenset[str]:
+        return frozenset(m["mountPath"] for m in self.container_mounts)
+
+    @cached_property
     def _per_container(self) -> bytes:
         return marshal.dumps((self.container_env, self.container_mounts), 2)
 

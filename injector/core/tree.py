@@ -83,7 +83,7 @@ def _own_container(container: Any) -> Any:
         return container
     out = dict(container)
     if isinstance(out.get("env"), list):
-        out["env"] = [dict(e) if isinstance(e, Mapping) else e for e in out["env"]]
+        out["env"] = list(out["env"])  # its entries are replaced, never edited, when changed
     if isinstance(out.get("volumeMounts"), list):
         out["volumeMounts"] = list(out["volumeMounts"])
     return out

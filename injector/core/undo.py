@@ -113,10 +113,12 @@ def _undo_container(
         mode = modes.get(name, "")
         if name in c.INJECTED_ENV or mode in ("added", "wrapped"):
             continue
+        # New entries, not edits: the input's entries may be shared (copy_for_injection).
         if mode == "prepended":
-            entry["value"] = str(entry.get("value", "")).removeprefix(prefixes[name] + ":")
+            value = str(entry.get("value", "")).removeprefix(prefixes[name] + ":")
+            entry = {**entry, "value": value}
         elif name in wrapped:
-            entry["name"] = wrapped[name]
+            entry = {**entry, "name": wrapped[name]}
         env.append(entry)
     container["env"] = env
     drop_if_empty(container, "env")
