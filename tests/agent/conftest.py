@@ -38,10 +38,20 @@ def vpp(fake: FakeVpp) -> Iterator[Vpp]:
         yield client
 
 
-@pytest.fixture
-def root() -> Iterator[Path]:
-    # Short on purpose: <root>/pods/<uid>/app.sock must fit a unix socket name (107 bytes),
-    # which pytest's tmp_path does not.
-    path = Path(tempfile.mkdtemp(prefix="vcl", dir="/tmp"))
+def short_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory with a short path (pytest's tmp_path is long), removed after."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    # <root>/pods/<uid>/app.sock must fit a unix socket name (107 bytes).
+    yield from short_dir("vcl")
+
+
+@pytest.fixture
+def netns_dir() -> Iterator[Path]:
+    # Stands for the host's /var/run/netns (VPP's netns field is string[64]).
+    yield from short_dir("ns")

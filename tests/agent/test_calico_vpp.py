@@ -9,7 +9,6 @@ the runtime and prune nothing."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,14 +37,6 @@ def cri() -> FakeCri:
 def endpoint(cri: FakeCri) -> Iterator[str]:
     with serve_cri(cri) as ep:
         yield ep
-
-
-@pytest.fixture
-def netns_dir() -> Iterator[Path]:
-    # Stands for the host's /var/run/netns (VPP's netns field is string[64]: keep it short).
-    path = Path(tempfile.mkdtemp(prefix="ns", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def sandbox_netns(netns_dir: Path, name: str) -> str:
