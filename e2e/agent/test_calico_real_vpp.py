@@ -33,7 +33,8 @@ pytestmark = [
         shutil.which("ip") is None or os.geteuid() != 0, reason="needs root and iproute2 (ip netns)"
     ),
 ]
-POD_IP = "10.99.0.7"
+POD_IP = "10.98.0.7"
+POD_VRF = 4097  # a table of its own, as Calico/VPP gives each pod
 
 
 @pytest.fixture
@@ -53,12 +54,17 @@ def netns() -> Iterator[str]:
 
 @pytest.fixture
 def pod_loopback(vpp: Vpp) -> Iterator[str]:
-    """What Calico/VPP makes for every pod: a loopback with the pod IP."""
+    """What Calico/VPP makes for every pod: a loopback with the pod IP, in the pod's VRF."""
+    vpp.cli(f"ip table add {POD_VRF}")
     name = vpp.cli("create loopback interface").strip()
-    vpp.cli(f"set interface ip address {name} {POD_IP}/32")
-    vpp.cli(f"set interface state {name} up")
-    yield name
-    vpp.cli(f"delete loopback interface intfc {name}")
+    try:
+        vpp.cli(f"set interface ip table {name} {POD_VRF}")
+        vpp.cli(f"set interface ip address {name} {POD_IP}/32")
+        vpp.cli(f"set interface state {name} up")
+        yield name
+    finally:
+        vpp.cli(f"delete loopback interface intfc {name}")
+        vpp.cli(f"ip table del {POD_VRF}")
 
 
 def test_pod_namespace_on_its_loopback_with_socket_in_its_netns(
