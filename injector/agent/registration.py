@@ -134,6 +134,7 @@ def registration(pod: Mapping[str, Any], root: str, network: str = LOCAL) -> Pod
                 eventfd=bool(settings["eventfd"]),
                 workers=bool(settings["workers"]),
                 app_scope=str(settings["appScope"]),
+                event_queue_size=int(settings.get("eventQueueSize", 0)),
             )
         )
     except (KeyError, TypeError, ValueError) as exc:

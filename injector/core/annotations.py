@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from injector.core import constants as c
-from injector.core.config import InjectorConfig
+from injector.core.config import MAX_QUEUE, MIN_QUEUE, InjectorConfig, check_queue_size
 from injector.core.memo import ConfigMemo
 
 # VCL keeps fifo sizes in u32 and allocates them from the app's segment: below 4 KiB a
@@ -61,6 +61,7 @@ class PodSettings:
     tx_fifo_size: int
     eventfd: bool
     workers: bool
+    event_queue_size: int
     kernel_cidrs: tuple[str, ...]
     kernel_ports: tuple[int, ...]
     kernel_listen: str
@@ -73,6 +74,7 @@ class PodSettings:
             "txFifoSize": self.tx_fifo_size,
             "eventfd": self.eventfd,
             "workers": self.workers,
+            "eventQueueSize": self.event_queue_size,
             "kernelCidrs": list(self.kernel_cidrs),
             "kernelPorts": list(self.kernel_ports),
             "kernelListen": self.kernel_listen,
@@ -106,6 +108,13 @@ def parse_quantity(value: str) -> int:
     if not MIN_FIFO <= size <= MAX_FIFO:
         raise ValueError(f"size must be between 4Ki ({MIN_FIFO}) and 1Gi ({MAX_FIFO}) bytes")
     return size
+
+
+def parse_queue_size(value: str) -> int:
+    """VCL's event-queue-size: a power of two, 2048 (VPP's default) to 1048576."""
+    if not value.strip().isdigit():
+        raise ValueError(f"expected a power of two from {MIN_QUEUE} to {MAX_QUEUE}, like 8192")
+    return check_queue_size(int(value.strip()))
 
 
 def _items(value: str) -> list[str]:
@@ -151,6 +160,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     c.ANNOTATION_TX_FIFO: ("tx_fifo_size", parse_quantity),
     c.ANNOTATION_EVENTFD: ("eventfd", parse_bool),
     c.ANNOTATION_WORKERS: ("workers", parse_bool),
+    c.ANNOTATION_EVENT_QUEUE: ("event_queue_size", parse_queue_size),
     c.ANNOTATION_KERNEL_CIDRS: ("kernel_cidrs", parse_cidrs),
     c.ANNOTATION_KERNEL_PORTS: ("kernel_ports", parse_ports),
     c.ANNOTATION_KERNEL_LISTEN: ("kernel_listen", _choice("vcl", "both")),
@@ -170,6 +180,7 @@ def _defaults(config: InjectorConfig, _: object = None) -> dict[str, Any]:
         "tx_fifo_size": parse_quantity(d.tx_fifo_size),
         "eventfd": d.eventfd,
         "workers": d.workers,
+        "event_queue_size": d.event_queue_size,
         "kernel_cidrs": parse_cidrs(",".join(d.kernel_cidrs)),
         "kernel_ports": tuple(sorted(set(d.kernel_ports))),
         "kernel_listen": d.kernel_listen,

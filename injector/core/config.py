@@ -22,6 +22,16 @@ _QUALIFIED = re.compile(
 )
 
 
+MIN_QUEUE, MAX_QUEUE = 2048, 1 << 20
+
+
+def check_queue_size(size: int) -> int:
+    """VCL's event-queue-size: a power of two from VPP's default (2048) to 2^20."""
+    if not MIN_QUEUE <= size <= MAX_QUEUE or size & (size - 1):
+        raise ValueError(f"must be a power of two from {MIN_QUEUE} to {MAX_QUEUE}")
+    return size
+
+
 class ConfigError(ValueError):
     """The configuration file is unreadable or invalid; the message names the field."""
 
@@ -40,11 +50,18 @@ class Resources(_Model):
 class VclDefaults(_Model):
     """Per-pod VCL settings used where a pod has no annotation for them."""
 
+    @field_validator("event_queue_size")
+    @classmethod
+    def _queue(cls, value: int) -> int:
+        return check_queue_size(value)
+
     # VCL's default fifo (64 KiB) caps a session's throughput; 4 MiB suits a proxy.
     rx_fifo_size: str = Field("4Mi", alias="rxFifoSize")
     tx_fifo_size: str = Field("4Mi", alias="txFifoSize")
     eventfd: bool = True
     workers: bool = True
+    # 8192: 512 pending connects/accepts per app worker (~0.3 MiB of its segment).
+    event_queue_size: int = Field(8192, alias="eventQueueSize")
     # Cluster DNS may not be reachable through VPP; the interposer keeps port 53 on the kernel.
     kernel_cidrs: tuple[str, ...] = Field((), alias="kernelCidrs")
     kernel_ports: tuple[int, ...] = Field((53,), alias="kernelPorts")

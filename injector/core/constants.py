@@ -25,6 +25,10 @@ ANNOTATION_KERNEL_PORTS: Final = "vcl.io/kernel-ports"
 # "both": a wildcard listener also listens on the kernel, so kubelet probes connect.
 ANNOTATION_KERNEL_LISTEN: Final = "vcl.io/kernel-listen"
 ANNOTATION_APP_SCOPE: Final = "vcl.io/app-scope"
+# Entries of each app worker's VPP message queue (VCL event-queue-size, a power of two).
+# A sixteenth of it holds connect/accept notifications: VPP refuses connections beyond
+# that many not yet accepted (VPP 26.06's 2048 gives 128; a burst of 200 failed).
+ANNOTATION_EVENT_QUEUE: Final = "vcl.io/event-queue-size"
 
 # --- Annotations we write ---------------------------------------------------------------
 # What was injected (JSON), like Istio's sidecar.istio.io/status; its presence marks a pod

@@ -57,6 +57,7 @@ class VclConfParams:
     eventfd: bool
     workers: bool
     app_scope: str
+    event_queue_size: int = 0  # 0: VCL's default (pods injected before the setting existed)
 
 
 def render_vcl_conf(params: VclConfParams) -> str:
@@ -68,6 +69,7 @@ def render_vcl_conf(params: VclConfParams) -> str:
         eventfd=params.eventfd,
         workers=params.workers,
         app_scope=params.app_scope,
+        event_queue_size=params.event_queue_size,
     )
 
 
@@ -153,6 +155,7 @@ def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragme
                 eventfd=settings.eventfd,
                 workers=settings.workers,
                 app_scope=settings.app_scope,
+                event_queue_size=settings.event_queue_size,
             )
         )
         startup = render_startup_conf(

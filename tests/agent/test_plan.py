@@ -3,6 +3,7 @@ registration of pods (namespace id, paths, vcl.conf, owner) from their vcl.io/st
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -163,3 +164,17 @@ def test_kept_pods_lose_nothing() -> None:
     orphan = ObservedNamespace("vcl-orphan", 1, "/var/run/vcl/pods/orphan/app.sock")
     actions = plan({}, observed([GOOD_NS, orphan], [GOOD_DIR]), keep={UID})
     assert actions == [DeleteNamespace("vcl-orphan", orphan.sock_name)]
+
+
+def test_event_queue_size_reaches_vcl_conf_and_old_pods_keep_vcls_default() -> None:
+    """VPP refuses connects beyond a sixteenth of the app's event queue that are not yet
+    accepted (seen on VPP 26.06: a burst of 200 with the default 2048): the injector's
+    default 8192 reaches vcl.conf; a pod injected before the setting existed gets none."""
+    assert "event-queue-size 8192" in REG.vcl_conf
+    tuned = injected_pod("tuned", annotations={"vcl.io/event-queue-size": "65536"})
+    assert "event-queue-size 65536" in registration(tuned, ROOT).vcl_conf
+    old = injected_pod("old")
+    status = json.loads(old["metadata"]["annotations"]["vcl.io/status"])
+    del status["settings"]["eventQueueSize"]
+    old["metadata"]["annotations"]["vcl.io/status"] = json.dumps(status)
+    assert "event-queue-size" not in registration(old, ROOT).vcl_conf

@@ -14,6 +14,7 @@ CONFIG = InjectorConfig()
     ("key", "value", "field", "expected"),
     [
         ("vcl.io/rx-fifo-size", "65536", "rx_fifo_size", 65536),
+        ("vcl.io/event-queue-size", "32768", "event_queue_size", 32768),
         ("vcl.io/rx-fifo-size", "64Ki", "rx_fifo_size", 65536),
         ("vcl.io/tx-fifo-size", "4Mi", "tx_fifo_size", 4 * 1024**2),
         ("vcl.io/tx-fifo-size", "1Gi", "tx_fifo_size", 1024**3),
@@ -38,6 +39,9 @@ def test_accepted_values(key: str, value: str, field: str, expected: object) -> 
     ("key", "value", "says"),
     [
         ("vcl.io/rx-fifo-size", "4MB", "64Ki, 4Mi"),
+        ("vcl.io/event-queue-size", "10000", "power of two from 2048"),
+        ("vcl.io/event-queue-size", "1024", "power of two from 2048"),
+        ("vcl.io/event-queue-size", "8Ki", "like 8192"),
         ("vcl.io/rx-fifo-size", "1", "between 4Ki"),
         ("vcl.io/rx-fifo-size", "2Gi", "between 4Ki"),
         ("vcl.io/rx-fifo-size", "-4Ki", "expected a size"),
