@@ -54,6 +54,38 @@ static void ds_move_regs(struct ds_sock *s, int vfd, int keep_kernel) {
   s->nregs = 0;
 }
 
+/* VCL (VPP 26.06) picks no port for a socket bound to port 0: a listener then reports port
+ * 0 from getsockname and nobody can reach it. Take the port from the kernel instead: the
+ * app's kernel socket (never used for traffic once moved) is bound to the wildcard, port 0
+ * (or already was, by a deferred bind), which reserves a free port, and VCL binds to it. */
+static int ds_vcl_bind(int fd, int vfd, const struct sockaddr *sa, socklen_t len) {
+  if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || ds_port(sa) != 0 ||
+      len > sizeof(struct sockaddr_storage))
+    return VCL(bind)(vfd, sa, len);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int one = 1;
+  if (LIBC(getsockname)(fd, (struct sockaddr *)&ss, &sl) != 0 || ds_port((struct sockaddr *)&ss) == 0) {
+    struct sockaddr_storage any = {.ss_family = sa->sa_family};
+    socklen_t al = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                            : sizeof(struct sockaddr_in6);
+    LIBC(setsockopt)(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sl = sizeof ss;
+    if (LIBC(bind)(fd, (struct sockaddr *)&any, al) != 0 ||
+        LIBC(getsockname)(fd, (struct sockaddr *)&ss, &sl) != 0)
+      return VCL(bind)(vfd, sa, len); /* no reservation: as asked */
+  }
+  uint16_t port = ds_port((struct sockaddr *)&ss);
+  struct sockaddr_storage want;
+  memcpy(&want, sa, len);
+  if (want.ss_family == AF_INET)
+    ((struct sockaddr_in *)&want)->sin_port = htons(port);
+  else
+    ((struct sockaddr_in6 *)&want)->sin6_port = htons(port);
+  VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  return VCL(bind)(vfd, (struct sockaddr *)&want, len);
+}
+
 int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len, int is_bind,
               const char *call) {
   char why[96], addr[64];
@@ -78,7 +110,7 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
       ds_log("fd %d: VCL socket failed (%s); staying on the kernel", fd, strerror(errno));
       want = DS_KERNEL;
     } else if (want == DS_VCL && s->bound_len &&
-               VCL(bind)(vfd, (struct sockaddr *)&s->bound, s->bound_len) != 0) {
+               ds_vcl_bind(fd, vfd, (struct sockaddr *)&s->bound, s->bound_len) != 0) {
       ds_log("fd %d: replaying bind on the VCL socket failed: %s", fd, strerror(errno));
     }
   }
@@ -161,7 +193,7 @@ DS_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
   if (path == DS_PENDING) path = ds_settle(fd, s, sa, len, 1, "bind");
   switch (path) {
     case DS_VCL:
-      return VCL(bind)(atomic_load(&s->vfd), sa, len);
+      return ds_vcl_bind(fd, atomic_load(&s->vfd), sa, len);
     case DS_BOTH:
       return ds_both_bind(fd, s, sa, len, 0);
     default:
