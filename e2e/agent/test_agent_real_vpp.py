@@ -6,8 +6,6 @@ VCL_E2E_ROOT (default /tmp/vcl-e2e: run VPP on the same host/filesystem)."""
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,21 +21,6 @@ SOCKET = os.environ.get("VPP_API_SOCKET")
 pytestmark = pytest.mark.skipif(
     not SOCKET, reason="no real VPP: set VPP_API_SOCKET to its binary API socket"
 )
-
-
-@pytest.fixture
-def vpp() -> Iterator[Vpp]:
-    assert SOCKET
-    with Vpp.connect(SOCKET, timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
-def root() -> Iterator[Path]:
-    path = Path(os.environ.get("VCL_E2E_ROOT", "/tmp/vcl-e2e"))
-    path.mkdir(parents=True, exist_ok=True)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_register_and_remove_against_real_vpp(vpp: Vpp, root: Path) -> None:

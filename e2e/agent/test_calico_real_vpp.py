@@ -38,13 +38,6 @@ POD_VRF = 4097  # a table of its own, as Calico/VPP gives each pod
 
 
 @pytest.fixture
-def vpp() -> Iterator[Vpp]:
-    assert SOCKET
-    with Vpp.connect(SOCKET, timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def netns() -> Iterator[str]:
     name = f"vcle2e-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
@@ -68,10 +61,8 @@ def pod_loopback(vpp: Vpp) -> Iterator[str]:
 
 
 def test_pod_namespace_on_its_loopback_with_socket_in_its_netns(
-    vpp: Vpp, netns: str, pod_loopback: str
+    vpp: Vpp, netns: str, pod_loopback: str, root: Path
 ) -> None:
-    root = Path(os.environ.get("VCL_E2E_ROOT", "/tmp/vcl-e2e"))
-    root.mkdir(parents=True, exist_ok=True)
     pod = injected_pod("calico-e2e")
     pod["status"]["podIP"] = POD_IP
     uid = pod["metadata"]["uid"]
@@ -106,4 +97,3 @@ def test_pod_namespace_on_its_loopback_with_socket_in_its_netns(
             agent.pod_event("DELETED", pod)
             agent.reconcile()
             client.close()
-            shutil.rmtree(root, ignore_errors=True)
