@@ -8,7 +8,7 @@ around these functions.
 from injector.core.annotations import InvalidAnnotations, PodSettings, parse_settings
 from injector.core.config import InjectorConfig, load_config
 from injector.core.decision import Decision, decide
-from injector.core.mutation import InjectionError, inject, patch
+from injector.core.mutation import InjectionError, inject, injection_patch, patch
 
 __all__ = [
     "Decision",
@@ -18,6 +18,7 @@ __all__ = [
     "PodSettings",
     "decide",
     "inject",
+    "injection_patch",
     "load_config",
     "parse_settings",
     "patch",

@@ -19,7 +19,7 @@ from injector.core.shapes import check_pod
 from injector.core.tree import clone, copy_for_injection, list_at, mapping_at
 from injector.core.undo import AFFINITY_EXPRESSION, READINESS_GATE, undo, wrapped_name
 
-__all__ = ["InjectionError", "inject", "patch"]
+__all__ = ["InjectionError", "inject", "injection_patch", "patch"]
 
 
 def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
@@ -27,6 +27,27 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
 
     Raises InvalidAnnotations (bad vcl.io/* values, all listed) or InjectionError.
     """
+    return _inject(pod, config, share=False)
+
+
+def injection_patch(
+    original: Mapping[str, Any], view: Mapping[str, Any], config: InjectorConfig
+) -> tuple[list[dict[str, Any]], str]:
+    """The admission path: the ops turning `original` into `view` injected, and the
+    vcl.io/status text. `view` is `original` as the core must see it (namespace filled
+    in, say); a metadata key of `view` that `original` lacks is left out of the patch.
+
+    The injected pod never leaves this function, so it holds the cached fragments
+    themselves instead of copies (the ops' values refer to them: serialise, don't edit).
+    """
+    injected = _inject(view, config, share=True)
+    meta = injected["metadata"]
+    for key in (view.get("metadata") or {}).keys() - (original.get("metadata") or {}).keys():
+        meta.pop(key, None)
+    return patch(original, injected), meta["annotations"][c.ANNOTATION_STATUS]
+
+
+def _inject(pod: Mapping[str, Any], config: InjectorConfig, *, share: bool) -> dict[str, Any]:
     if not isinstance(pod, Mapping):
         raise InjectionError("the object is not a pod: expected a mapping")
     check_pod(pod)
@@ -41,9 +62,13 @@ def inject(pod: Mapping[str, Any], config: InjectorConfig) -> dict[str, Any]:
     status = _Status(config, settings, selection, frags)
 
     targets = _containers_named(spec, selection.names)
-    # Fresh copies of every fragment this pod gets (the fragments are shared, read-only).
-    per_container = [frags.container_copy() for _ in targets]
-    init, sidecar, volumes = frags.pod_copy()
+    # The fragments are cached and read-only: a pod that leaves gets fresh copies of them.
+    if share:
+        per_container = [(frags.container_env, frags.container_mounts) for _ in targets]
+        init, sidecar, volumes = frags.init_container, frags.vpp_sidecar, frags.volumes
+    else:
+        per_container = [frags.container_copy() for _ in targets]
+        init, sidecar, volumes = frags.pod_copy()
     for container, (env, mounts) in zip(targets, per_container, strict=True):
         _inject_container(container, env, mounts, frags, status)
     _check_free(spec, frags)
@@ -193,10 +218,11 @@ def _inject_container(
             f"container {name} has envFrom: an LD_PRELOAD or LD_LIBRARY_PATH set there is "
             "overridden by the injected one"
         )
+    own = len(env)  # the app's own entries: ours never set the two variables below
     env.extend(added_env)
     status.env[name] = {
-        c.ENV_LD_PRELOAD: _prepend(env, c.ENV_LD_PRELOAD, frags.ld_preload),
-        c.ENV_LD_LIBRARY_PATH: _prepend(env, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),
+        c.ENV_LD_PRELOAD: _prepend(env, own, c.ENV_LD_PRELOAD, frags.ld_preload),
+        c.ENV_LD_LIBRARY_PATH: _prepend(env, own, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),
     }
     mounts = list_at(container, "volumeMounts")
     ours = frags.mount_paths
@@ -209,10 +235,12 @@ def _inject_container(
     mounts.extend(added_mounts)
 
 
-def _prepend(env: list[dict[str, Any]], name: str, prefix: str) -> str:
-    """Put our libraries before the app's own value; returns how (recorded for undo).
-    The entry is replaced, not edited: entries are shared with the input pod."""
-    for i, entry in enumerate(env):
+def _prepend(env: list[dict[str, Any]], own: int, name: str, prefix: str) -> str:
+    """Put our libraries before the value the app's own entries (env[:own]) give; returns
+    how (recorded for undo). The entry is replaced, not edited: entries are shared with
+    the input pod."""
+    for i in range(own):
+        entry = env[i]
         if entry.get("name") != name:
             continue
         if "valueFrom" in entry:

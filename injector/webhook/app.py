@@ -30,18 +30,18 @@ def create_app(state: WebhookState, *, noop_endpoint: bool = False) -> FastAPI:
         started = time.perf_counter()
         body = await _read_body(request)
         if body is None:
-            state.metrics.requests.labels("bad_request").inc()
+            state.metrics.count_request("bad_request")
             return _json({"error": f"request body larger than {MAX_BODY} bytes"}, 413)
         try:
             review = parse_review(body)
         except BadReview as exc:
-            state.metrics.requests.labels("bad_request").inc()
+            state.metrics.count_request("bad_request")
             state.log.warning("bad AdmissionReview", extra={"fields": {"error": str(exc)}})
             return _json({"error": str(exc)}, 400)
         try:
             answer, outcome = review_pod(review, state.config)
         except BadReview as exc:
-            state.metrics.requests.labels("bad_request").inc()
+            state.metrics.count_request("bad_request")
             return _json({"error": str(exc)}, 400)
         except Exception as exc:  # never a 500: the pod is admitted uninjected, and we say so
             state.log.exception("internal error", extra={"fields": {"uid": review["uid"]}})
@@ -104,10 +104,10 @@ async def _read_body(request: Request) -> bytes | None:
 
 def _record(state: WebhookState, outcome: Outcome, elapsed: float) -> None:
     metrics = state.metrics
-    metrics.requests.labels(outcome.result).inc()
+    metrics.count_request(outcome.result)
     metrics.latency.observe(elapsed)
     if outcome.result in ("injected", "skipped", "denied"):
-        metrics.decisions.labels(outcome.result, outcome.code or "none").inc()
+        metrics.count_decision(outcome.result, outcome.code or "none")
     state.log.info(
         "admission",
         extra={

@@ -15,7 +15,9 @@ import jsonpatch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from injector.core import InjectorConfig, inject, patch
+from injector.core import InjectorConfig, inject, injection_patch, parse_settings, patch
+from injector.core.fragments import fragments_for
+from injector.core.render import render_fragments
 
 CONFIG = InjectorConfig()
 
@@ -138,6 +140,54 @@ def test_inject_is_idempotent(pod: dict[str, Any]) -> None:
 def test_patch_applied_to_the_original_gives_the_injected_pod(pod: dict[str, Any]) -> None:
     injected = inject(pod, CONFIG)
     assert jsonpatch.apply_patch(pod, patch(pod, injected)) == injected
+
+
+@settings(max_examples=200, deadline=None)
+@given(pods())
+def test_the_admission_patch_is_the_patch_to_the_injected_pod(pod: dict[str, Any]) -> None:
+    # The webhook's path: the view has a namespace the request gave, the object none.
+    original = {**pod, "metadata": {k: v for k, v in pod["metadata"].items() if k != "namespace"}}
+    ops, status = injection_patch(original, pod, CONFIG)
+    injected = inject(pod, CONFIG)
+    del injected["metadata"]["namespace"]
+    assert jsonpatch.apply_patch(original, ops) == injected
+    assert status == injected["metadata"]["annotations"]["vcl.io/status"]
+
+
+def test_the_admission_patch_shares_the_cached_fragments_without_changing_them() -> None:
+    # injection_patch() puts the cached fragments themselves in its ops (no copy per pod):
+    # whatever a pod has already (its own LD_PRELOAD, clashing env, an affinity, an
+    # earlier injection) must leave them as rendered.
+    pod = {
+        "metadata": {"name": "p", "namespace": "demo"},
+        "spec": {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}
+                }
+            },
+            "containers": [
+                {
+                    "name": "a",
+                    "env": [
+                        {"name": "LD_PRELOAD", "value": "/x.so"},
+                        {"name": "VCL_CONFIG", "value": "mine"},
+                    ],
+                },
+                {
+                    "name": "b",
+                    "env": [
+                        {"name": "LD_LIBRARY_PATH", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}
+                    ],
+                },
+            ],
+        },
+    }
+    ops, _ = injection_patch(pod, pod, CONFIG)
+    once = jsonpatch.apply_patch(pod, ops)
+    injection_patch(once, once, CONFIG)  # re-injection undoes the first one
+    used = parse_settings({}, CONFIG)
+    assert fragments_for(CONFIG, used) == render_fragments(CONFIG, used)
 
 
 @settings(max_examples=150, deadline=None)

@@ -205,7 +205,7 @@ async def test_an_internal_error_admits_the_pod_uninjected_with_a_warning(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(admission, "inject", broken)
+    monkeypatch.setattr(admission, "injection_patch", broken)
     review = capture("admission-review-pod-create.json")
     with caplog.at_level(logging.ERROR, logger="vcl_injector"):
         resp = await post(client, review)
