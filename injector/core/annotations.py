@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
 from injector.core import constants as c
@@ -66,6 +67,14 @@ class PodSettings:
     kernel_ports: tuple[int, ...]
     kernel_listen: str
     app_scope: str
+
+    def __hash__(self) -> int:
+        # Settings key the fragments memo once per pod: hash the fields once per object.
+        return self._hash
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash(tuple(getattr(self, f.name) for f in fields(self)))
 
     def as_annotation(self) -> dict[str, Any]:
         """The settings as recorded in vcl.io/status for the agent (JSON-friendly)."""
@@ -169,6 +178,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
 # Annotations under vcl.io/ that are ours but not settings.
 _OTHER_KNOWN = {c.ANNOTATION_INJECT, c.ANNOTATION_STATUS, c.ANNOTATION_REGISTERED}
 KNOWN_ANNOTATIONS = frozenset((*_PARSERS, *_OTHER_KNOWN))
+# Written by us (any string passes): not part of the settings memo's key.
+_RECORDS = frozenset((c.ANNOTATION_STATUS, c.ANNOTATION_REGISTERED))
 
 
 def _defaults(config: InjectorConfig, _: object = None) -> dict[str, Any]:
@@ -197,11 +208,34 @@ def annotation_errors(annotations: Mapping[str, Any]) -> list[AnnotationError]:
 
 
 def parse_settings(annotations: Mapping[str, Any], config: InjectorConfig) -> PodSettings:
-    """Resolve a pod's settings; raises InvalidAnnotations naming every bad value."""
-    values, errors = _parse(annotations, dict(_DEFAULTS.get(config)))
+    """Resolve a pod's settings; raises InvalidAnnotations naming every bad value.
+
+    Pods with the same vcl.io/* annotations get the same (immutable) object: most pods
+    have none or the same few, and the object then keys the fragments memo cheaply.
+    """
+    ours = tuple(
+        sorted(
+            (k, v)
+            for k, v in annotations.items()
+            if isinstance(k, str)
+            and k[:7] == "vcl.io/"
+            and not (k in _RECORDS and isinstance(v, str))  # valid, and not settings
+        )
+    )
+    if all(isinstance(v, str) for _, v in ours):
+        return _SETTINGS.get(config, ours)
+    return _settings(config, ours)
+
+
+def _settings(config: InjectorConfig, annotations: Hashable) -> PodSettings:
+    assert isinstance(annotations, tuple)
+    values, errors = _parse(dict(annotations), dict(_DEFAULTS.get(config)))
     if errors:
         raise InvalidAnnotations(errors)
     return PodSettings(**values)
+
+
+_SETTINGS: ConfigMemo[PodSettings] = ConfigMemo(_settings, size=256)
 
 
 def _parse(

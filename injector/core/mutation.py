@@ -16,7 +16,7 @@ from injector.core.fragments import fragments_for
 from injector.core.render import PodFragments
 from injector.core.selection import Selection, is_native_sidecar, select_containers
 from injector.core.shapes import check_pod
-from injector.core.tree import clone, copy_for_injection, list_at, mapping_at
+from injector.core.tree import copy_for_injection, list_at, mapping_at
 from injector.core.undo import AFFINITY_EXPRESSION, READINESS_GATE, undo, wrapped_name
 
 __all__ = ["InjectionError", "inject", "injection_patch", "patch"]
@@ -48,7 +48,7 @@ def injection_patch(
 
 
 def _inject(pod: Mapping[str, Any], config: InjectorConfig, *, share: bool) -> dict[str, Any]:
-    if not isinstance(pod, Mapping):
+    if not isinstance(pod, dict | Mapping):  # dict first: the ABC check costs 10x more
         raise InjectionError("the object is not a pod: expected a mapping")
     check_pod(pod)
     out = copy_for_injection(pod)
@@ -292,7 +292,9 @@ def _require_vpp_node(spec: dict[str, Any]) -> None:
     if not terms:
         terms.append({})
     for term in terms:
-        list_at(term, "matchExpressions").append(clone(AFFINITY_EXPRESSION))  # small, rare
+        list_at(term, "matchExpressions").append(
+            {**AFFINITY_EXPRESSION, "values": list(AFFINITY_EXPRESSION["values"])}
+        )
 
 
 def _default_container(spec: dict[str, Any], config: InjectorConfig) -> str:

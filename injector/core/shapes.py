@@ -40,8 +40,8 @@ def check_pod(pod: Mapping[str, Any]) -> None:
     _list_of_named(containers, "spec.containers", required=True)
     _list_of_named(spec.get("initContainers"), "spec.initContainers")
     for key in ("containers", "initContainers"):
-        for i, container in enumerate(spec.get(key) or []):
-            _check_container(container, f"spec.{key}[{i}]")
+        for i, container in enumerate(spec.get(key) or ()):
+            _check_container(container, key, i)
     _list_of_named(spec.get("volumes"), "spec.volumes")
     gates = spec.get("readinessGates")
     if gates is not None and not isinstance(gates, list):
@@ -49,13 +49,23 @@ def check_pod(pod: Mapping[str, Any]) -> None:
     _check_affinity(spec.get("affinity"))
 
 
-def _check_container(container: dict[str, Any], where: str) -> None:
-    _list_of_named(container.get("env"), f"{where}.env")
-    for i, entry in enumerate(container.get("env") or []):
-        value = entry.get("value")
-        if value is not None and not isinstance(value, str):
-            raise InjectionError(f"{where}.env[{i}].value: expected a string")
-    _list_of_named(container.get("volumeMounts"), f"{where}.volumeMounts")
+def _check_container(container: dict[str, Any], key: str, index: int) -> None:
+    # Runs for every container of every admitted pod: one pass, names built only to fail.
+    env = container.get("env")
+    if env is not None:
+        if not isinstance(env, list):
+            raise InjectionError(f"spec.{key}[{index}].env: expected a list")
+        for i, entry in enumerate(env):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                raise InjectionError(
+                    f"spec.{key}[{index}].env[{i}]: expected an object with a name"
+                )
+            value = entry.get("value")
+            if value is not None and not isinstance(value, str):
+                raise InjectionError(f"spec.{key}[{index}].env[{i}].value: expected a string")
+    mounts = container.get("volumeMounts")
+    if mounts is not None:
+        _list_of_named(mounts, f"spec.{key}[{index}].volumeMounts")
 
 
 def _check_affinity(affinity: Any) -> None:

@@ -97,3 +97,22 @@ def test_defaults_come_from_config() -> None:
 def test_other_annotations_are_ignored() -> None:
     settings = parse_settings({"example.com/x": "y", "sidecar.istio.io/status": "{}"}, CONFIG)
     assert settings == parse_settings({}, CONFIG)
+
+
+def test_settings_are_shared_by_pods_with_the_same_annotations_and_never_go_stale() -> None:
+    # parse_settings is memoised on the vcl.io/* annotations (the fragments memo is keyed
+    # by the result): the records we write are not settings; a reload is a new config.
+    base = {"vcl.io/rx-fifo-size": "1Mi", "app": "web"}
+    first = parse_settings(base, CONFIG)
+    assert parse_settings({**base, "vcl.io/status": "{}", "other": "x"}, CONFIG) is first
+    assert (
+        parse_settings({**base, "vcl.io/rx-fifo-size": "2Mi"}, CONFIG).rx_fifo_size == 2 * 1024**2
+    )
+    reloaded = parse_config("defaults:\n  rxFifoSize: 8Mi\n")
+    assert parse_settings({}, reloaded).rx_fifo_size == 8 * 1024**2
+    assert parse_settings({}, CONFIG).rx_fifo_size != 8 * 1024**2
+    for _ in range(2):  # an error is raised every time, never remembered as a result
+        with pytest.raises(InvalidAnnotations, match="vcl.io/eventfd"):
+            parse_settings({"vcl.io/eventfd": "yes"}, CONFIG)
+    with pytest.raises(InvalidAnnotations, match="must be strings"):
+        parse_settings({"vcl.io/status": 3}, CONFIG)
