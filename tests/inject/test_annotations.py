@@ -112,7 +112,7 @@ def test_settings_are_shared_by_pods_with_the_same_annotations_and_never_go_stal
     assert parse_settings({}, reloaded).rx_fifo_size == 8 * 1024**2
     assert parse_settings({}, CONFIG).rx_fifo_size != 8 * 1024**2
     for _ in range(2):  # an error is raised every time, never remembered as a result
-        with pytest.raises(InvalidAnnotations, match="vcl.io/eventfd"):
+        with pytest.raises(InvalidAnnotations, match=r"vcl\.io/eventfd"):
             parse_settings({"vcl.io/eventfd": "yes"}, CONFIG)
     with pytest.raises(InvalidAnnotations, match="must be strings"):
         parse_settings({"vcl.io/status": 3}, CONFIG)
