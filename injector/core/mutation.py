@@ -112,26 +112,31 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
     # tenth of the time. inject() copies on write, so whatever it left alone is the very
     # same object in both trees and is skipped by identity, without a deep comparison.
     if type(a) is dict and type(b) is dict:
+        same_keys = a.keys() == b.keys()  # compared in C: most objects keep their keys
         # In the objects' own key order, so that the same input gives the same patch.
         for key, x in a.items():
-            if key not in b:
-                ops.append({"op": "remove", "path": _join(path, key)})
-            else:
+            if same_keys or key in b:
                 y = b[key]
                 if x is not y:
                     _diff(x, y, _join(path, key), ops)
-        for key, y in b.items():
-            if key not in a:
-                ops.append({"op": "add", "path": _join(path, key), "value": y})
+            else:
+                ops.append({"op": "remove", "path": _join(path, key)})
+        if not same_keys:
+            for key, y in b.items():
+                if key not in a:
+                    ops.append({"op": "add", "path": _join(path, key), "value": y})
         return
     if type(a) is list and type(b) is list:
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
             if x is not y:
                 _diff(x, y, f"{path}/{i}", ops)
-        for i in range(len(a), len(b)):
-            ops.append({"op": "add", "path": f"{path}/{i}", "value": b[i]})
-        for i in range(len(a) - 1, len(b) - 1, -1):
-            ops.append({"op": "remove", "path": f"{path}/{i}"})
+        if len(b) > len(a):
+            prefix = path + "/"
+            for i in range(len(a), len(b)):
+                ops.append({"op": "add", "path": prefix + str(i), "value": b[i]})
+        else:
+            for i in range(len(a) - 1, len(b) - 1, -1):
+                ops.append({"op": "remove", "path": f"{path}/{i}"})
         return
     # Leaves (or a node replaced by another kind): 1 == True in Python, not in JSON.
     if type(a) is not type(b) or a != b:
