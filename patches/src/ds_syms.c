@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -101,40 +102,59 @@ static int ds_app_socket_path(char *out, size_t len) {
   return found;
 }
 
-/* LDP _exit(1)s in its constructor when VPP is unreachable, so before dlopen we check
- * that the app socket accepts a connection (a SEQPACKET unix socket, file or abstract). */
+/* LDP _exit(1)s in its constructor when VPP is unreachable, so before dlopen we look for
+ * the app socket, without ever connecting to it: VPP 26.06 keeps a connection that closes
+ * before attaching (session_api.c: sapi_socket_detach does nothing without an app worker),
+ * and after a score of those its main thread blocks in recvmsg() for good, taking every
+ * pod of the node down with it (e2e/interposer/test_with_real_ldp.py shows it). So:
+ * an abstract socket (calico-vpp: VPP makes it in the pod's netns) must be listed as
+ * listening in /proc/net/unix; a file socket (made in VPP's netns, not listed in ours)
+ * must exist and be a socket. A file left by a VPP that died is the one case this misses. */
+static int ds_abstract_listening(const char *name, size_t n) {
+  FILE *f = fopen("/proc/net/unix", "re");
+  if (!f) return 1; /* no procfs: do not refuse what we cannot see */
+  char line[512];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    unsigned long flags = 0, type = 0;
+    int path_at = 0;
+    /* Num RefCount Protocol Flags Type St Inode Path */
+    if (sscanf(line, "%*s %*s %*s %lx %lx %*s %*s %n", &flags, &type, &path_at) < 2) continue;
+    if (path_at <= 0 || line[path_at] != '@') continue;
+    const char *p = line + path_at + 1;
+    size_t len = strcspn(p, "\n");
+    found = (flags & 0x10000) && type == 5 && len == n && memcmp(p, name, n) == 0;
+  }
+  fclose(f);
+  return found;
+}
+
 static int ds_probe_app_socket(const char *path, char *err, size_t errlen) {
-  struct sockaddr_un su = {.sun_family = AF_UNIX};
-  socklen_t slen;
   const char *name = path;
-  int abstract = 0;
   if (strncmp(name, "abstract:", 9) == 0) {
     name += 9;
-    abstract = 1;
-  } else if (strncmp(name, "unix:", 5) == 0) {
-    name += 5;
-  } else if (name[0] != '/') {
-    return 1; /* a TCP app socket: nothing cheap to check */
+    size_t n = strcspn(name, ","); /* ",netns_name=..." is VPP's */
+    /* VPP 26.06 sizes an abstract address as sun_family + strlen(name), so its last
+     * character is not part of the address, as VCL also does. */
+    if (n < 2 || n + 2 > sizeof((struct sockaddr_un *)0)->sun_path) {
+      snprintf(err, errlen, "app socket name %s is not usable", path);
+      return 0;
+    }
+    if (!ds_abstract_listening(name, n - 1)) {
+      snprintf(err, errlen, "VPP app socket %s: nothing listens on it", path);
+      return 0;
+    }
+    return 1;
   }
-  size_t n = abstract ? strcspn(name, ",") : strlen(name); /* ",netns_name=..." is VPP's */
-  if (n + 2 > sizeof su.sun_path) {
-    snprintf(err, errlen, "app socket name %s is too long", path);
+  if (strncmp(name, "unix:", 5) == 0) name += 5;
+  else if (name[0] != '/') return 1; /* a TCP app socket: nothing cheap to check */
+  struct stat st;
+  if (stat(name, &st) != 0) {
+    snprintf(err, errlen, "VPP app socket %s: %s", path, strerror(errno));
     return 0;
   }
-  memcpy(su.sun_path + abstract, name, n);
-  /* VPP 26.06 sizes an abstract address as sun_family + strlen(name), so its last
-   * character is not part of the address; match it exactly, as VCL does. */
-  slen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 0 : 1));
-  int fd = LIBC(socket)(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
-    return 0;
-  }
-  int rc = LIBC(connect)(fd, (struct sockaddr *)&su, slen);
-  int e = errno;
-  LIBC(close)(fd);
-  if (rc != 0) {
-    snprintf(err, errlen, "VPP app socket %s: %s", path, strerror(e));
+  if (!S_ISSOCK(st.st_mode)) {
+    snprintf(err, errlen, "VPP app socket %s: not a socket", path);
     return 0;
   }
   return 1;

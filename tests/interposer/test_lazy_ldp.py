@@ -1,9 +1,11 @@
 """Lazy LDP: VCL_DUALSTACK_LDP names the library to dlopen at the first socket that moves.
 
 Covers: with libc standing in for LDP, the moved path works as when stacked; an LDP that
-cannot be loaded, or a VPP app socket that does not answer (file or abstract, from vcl.conf
-or VCL_VPP_SAPI_SOCKET), leaves the program on the kernel with one stderr line; an
-answering app socket lets the load go ahead. Loopback-only programs never load LDP.
+cannot be loaded, or a VPP app socket that is not there (a missing file, an abstract name
+nothing listens on; from vcl.conf or VCL_VPP_SAPI_SOCKET), leaves the program on the
+kernel with one stderr line; an app socket that is there lets the load go ahead, and is
+never connected to by the check (VPP 26.06 hangs after a score of connections that close
+without attaching). Loopback-only programs never load LDP.
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ def listening_seqpacket(tmp_path: Path) -> Iterator[Path]:
         s.bind(str(path))
         s.listen(4)
         yield path
+        assert_never_connected(s)
+
+
+def assert_never_connected(listener: socket.socket) -> None:
+    """VPP 26.06 keeps every app-socket connection that closes before attaching, and its
+    main thread blocks for good after a score of them: the check must only look."""
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listener.accept()
 
 
 def test_unreachable_app_socket_in_vcl_conf(build, python: str, vcl_dir: Path) -> None:
@@ -104,8 +115,27 @@ def test_answering_abstract_app_socket(build, python: str) -> None:
         s.listen(4)
         env = {**TEST, "VCL_VPP_SAPI_SOCKET": f"abstract:{name},netns_name=ignored"}
         paths, lines = run_probe(build, python, env)
+        assert_never_connected(s)
     assert paths == [VCL, VCL]
     assert lines == []
+
+
+def test_abstract_name_bound_but_not_listening(build, python: str) -> None:
+    name = f"vcl-dualstack-idle-{os.getpid()}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.bind("\0" + name[:-1])
+        env = {**TEST, "VCL_VPP_SAPI_SOCKET": f"abstract:{name}"}
+        paths, lines = run_probe(build, python, env)
+    assert paths == [KERNEL, KERNEL]
+    assert len(lines) == 1 and "nothing listens" in lines[0]
+
+
+def test_a_file_that_is_not_a_socket(build, python: str, vcl_dir: Path) -> None:
+    (vcl_dir / "plain").write_text("")
+    env = {**TEST, **write_conf(vcl_dir, str(vcl_dir / "plain"))}
+    paths, lines = run_probe(build, python, env)
+    assert paths == [KERNEL, KERNEL]
+    assert len(lines) == 1 and "not a socket" in lines[0]
 
 
 SHOW_ENV = (
