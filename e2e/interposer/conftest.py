@@ -1,21 +1,39 @@
 """Fixtures for the interposer suite against a real VPP: the CI suite with stock LDP behind.
 
-Needs VPP_LDP_LIB (path to libvcl_ldpreload.so) and VCL_CONFIG (a vcl.conf whose app socket
-reaches a running VPP, with app-scope-local so 127.0.0.2 traffic is served by VPP's
-cut-through); skips with the reason otherwise. Each test runs in both wirings the injector
-may use: "stacked" (LD_PRELOAD="libvcl_dualstack.so libvcl_ldpreload.so") and "lazy"
+Needs VPP_LDP_LIB (path to libvcl_ldpreload.so), VCL_CONFIG (a vcl.conf whose app socket
+reaches a running VPP) and VCL_E2E_MOVED: an IPv4 address of the VPP interface that app
+namespace is bound to (VCL_E2E_MOVED6: an IPv6 one, for the ipv6 scenario); skips with
+the reason otherwise. Unlike CI, the production rules apply (no VCL_DUALSTACK_TEST):
+loopback stays on the kernel, the moved address goes to VPP.
+
+VPP 26.06 never connects a VCL app to its own listener: application_local.c skips the
+cut-through for it and sends the connect to the global table, which routes it as TCP to
+VPP's own address, where ip4-local drops the SYN as 'spoofed local-address' (127/8 gets
+SESSION_E_NOROUTE before that). So the moved servers of the C scenarios and of the
+asyncio clients are another app's: the echo peer (peer.py), started per wiring, whose
+port reaches the programs as DUALSTACK_TEST_PEER_PORT.
+
+Every program runs in a network namespace of its own with only `lo` up: should a moved
+socket reach the kernel by mistake, it finds no route instead of leaving the machine.
+
+Each test runs in both wirings the injector may use: "stacked"
+(LD_PRELOAD="libvcl_dualstack.so libvcl_ldpreload.so") and "lazy"
 (LD_PRELOAD=libvcl_dualstack.so, VCL_DUALSTACK_LDP=libvcl_ldpreload.so), LDP_SID_BIT=20.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import importlib.util
+import ipaddress
 import os
 import re
-import socket
+import select
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +42,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CI_DIR = REPO / "tests" / "interposer"
+PEER = Path(__file__).with_name("peer.py")
 
 
 def _ci_conftest() -> Any:
@@ -44,17 +63,13 @@ def _app_socket(conf: Path) -> str | None:
 
 
 def _vpp_answers(path: str) -> bool:
+    """Looks for VPP's app socket without connecting: VPP 26.06 hangs after a score of
+    app-socket connections that close before attaching (see patches/src/ds_syms.c)."""
     if path.startswith("abstract:"):
-        name = path.removeprefix("abstract:").split(",")[0]
-        address: str = "\0" + name[:-1]  # VPP 26.06 drops the last character (see README)
-    else:
-        address = path.removeprefix("unix:")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        try:
-            s.connect(address)
-        except OSError:
-            return False
-    return True
+        name = "@" + path.removeprefix("abstract:").split(",")[0][:-1]  # VPP drops the last
+        listening = [line.split() for line in Path("/proc/net/unix").read_text().splitlines()]
+        return any(f[-1] == name and int(f[3], 16) & 0x10000 for f in listening if len(f) > 7)
+    return Path(path.removeprefix("unix:")).is_socket()
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,9 @@ class LdpBuild:
     ldp: str
     wiring: str
     rules: Mapping[str, str]
+    netns: str
+    moved: str
+    moved6: str | None
     sanitized: bool = False
 
     @property
@@ -74,7 +92,7 @@ class LdpBuild:
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         env = self.base.env(extra)
         env["LDP_SID_BIT"] = "20"
-        env["VCL_CONFIG"] = os.environ["VCL_CONFIG"]
+        env["VCL_CONFIG"] = (extra or {}).get("VCL_CONFIG") or os.environ["VCL_CONFIG"]
         if self.wiring == "stacked":
             env["LD_PRELOAD"] = f"{env['LD_PRELOAD']} {self.ldp}"
         else:
@@ -85,7 +103,23 @@ class LdpBuild:
         self, argv: list[str], extra: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            argv, env=self.env(extra), capture_output=True, text=True, timeout=CI.TIMEOUT
+            ["ip", "netns", "exec", self.netns, *argv],
+            env=self.env(extra),
+            capture_output=True,
+            text=True,
+            timeout=CI.TIMEOUT,
+        )
+
+    def start(
+        self, argv: list[str], extra: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        """A program left running (a server), in the netns, its stdout a pipe."""
+        return subprocess.Popen(
+            ["ip", "netns", "exec", self.netns, *argv],
+            env=self.env(extra),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     decisions = staticmethod(CI.Build.decisions)
@@ -96,8 +130,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("scenario", CI.SCENARIOS)
 
 
+@pytest.fixture(scope="session")
+def netns() -> Iterator[str]:
+    """A network namespace with only loopback, for every program the suite runs."""
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.skip("needs root and iproute2 to run the programs in a network namespace")
+    name = f"vcl-e2e-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
 @pytest.fixture(scope="session", params=["stacked", "lazy"])
-def build(request: pytest.FixtureRequest) -> LdpBuild:
+def build(request: pytest.FixtureRequest, netns: str) -> Iterator[LdpBuild]:
+    moved = os.environ.get("VCL_E2E_MOVED", "")
+    try:
+        if ipaddress.ip_address(moved).version != 4 or ipaddress.ip_address(moved).is_loopback:
+            raise ValueError
+    except ValueError:
+        pytest.skip(
+            "VCL_E2E_MOVED is not set to an IPv4 address of VPP's interface for the app "
+            f"namespace (got {moved!r}; VPP does not route 127/8 between apps)"
+        )
+    moved6 = os.environ.get("VCL_E2E_MOVED6") or None
     ldp = os.environ.get("VPP_LDP_LIB")
     if not ldp or not Path(ldp).is_file():
         pytest.skip("VPP_LDP_LIB is not set to libvcl_ldpreload.so: no real LDP to test against")
@@ -117,7 +175,40 @@ def build(request: pytest.FixtureRequest) -> LdpBuild:
         c_test=out / "dualstack_test",
         sanitized=False,
     )
-    return LdpBuild(base=base, ldp=ldp, wiring=request.param, rules=CI.TEST_RULES)
+    rules = {"DUALSTACK_TEST_MOVED": moved, "DUALSTACK_TEST_MOVED6": moved6 or ""}
+    build = LdpBuild(
+        base=base,
+        ldp=ldp,
+        wiring=request.param,
+        rules=rules,
+        netns=netns,
+        moved=moved,
+        moved6=moved6,
+    )
+    with _peer(build) as port:
+        yield dataclasses.replace(build, rules={**rules, "DUALSTACK_TEST_PEER_PORT": str(port)})
+
+
+@contextlib.contextmanager
+def _peer(build: LdpBuild) -> Iterator[int]:
+    """The echo peer (peer.py) on the moved addresses, a VCL app of its own, in this wiring."""
+    hosts = [build.moved, *([build.moved6] if build.moved6 else [])]
+    argv = ["ip", "netns", "exec", build.netns, sys.executable, str(PEER), *hosts]
+    proc = subprocess.Popen(argv, env=build.env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], CI.TIMEOUT)
+        line = proc.stdout.readline() if ready else ""  # the port, once every server listens
+        if not line.strip().isdigit():
+            pytest.fail(f"the echo peer did not start (exit {proc.poll()}): {line!r}")
+        yield int(line)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

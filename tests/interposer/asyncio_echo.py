@@ -1,7 +1,9 @@
 """Run under the interposer: an asyncio (epoll) echo server and concurrent clients.
 
 Usage: asyncio_echo.py SERVER_HOST CLIENT_HOST [CLIENT_HOST...]
-The server listens on SERVER_HOST (port 0); 5 clients per CLIENT_HOST each send 20 lines
+       asyncio_echo.py --connect PORT CLIENT_HOST [CLIENT_HOST...]
+The server listens on SERVER_HOST (port 0), or, with --connect, is another program's on
+PORT (against a real VPP, which never connects an app to its own listener); 5 clients per CLIENT_HOST each send 20 lines
 and read the echoes, with timeouts through asyncio.wait_for. Prints JSON with the path of
 the listener and, per client host, the paths its client sockets took (see path_probe.py for the numbers).
 """
@@ -38,16 +40,19 @@ async def client(host: str, port: int, ident: int) -> int:
 
 
 async def main() -> None:
-    server_host, client_hosts = sys.argv[1], sys.argv[2:]
-    server = await asyncio.start_server(handle, server_host, 0)
-    sock = server.sockets[0]
-    port = sock.getsockname()[1]
+    server = None
+    if sys.argv[1] == "--connect":
+        port, client_hosts = int(sys.argv[2]), sys.argv[3:]
+    else:
+        server = await asyncio.start_server(handle, sys.argv[1], 0)
+        port, client_hosts = server.sockets[0].getsockname()[1], sys.argv[2:]
     hosts = client_hosts * 5
     paths = await asyncio.gather(*(client(h, port, n) for n, h in enumerate(hosts)))
     seen = {h: sorted({p for hh, p in zip(hosts, paths, strict=True) if hh == h}) for h in hosts}
-    result = {"server": path_of(sock.fileno()), "clients": seen}
-    server.close()
-    await server.wait_closed()
+    result = {"server": server and path_of(server.sockets[0].fileno()), "clients": seen}
+    if server:
+        server.close()
+        await server.wait_closed()
     print(json.dumps(result))
 
 
