@@ -59,7 +59,12 @@ class VclDefaults(_Model):
     rx_fifo_size: str = Field("4Mi", alias="rxFifoSize")
     tx_fifo_size: str = Field("4Mi", alias="txFifoSize")
     eventfd: bool = True
-    workers: bool = True
+    # False: one VCL worker per process, shared by its threads under VCL's locks. With
+    # multi-thread-workers (true) VCL 26.06 cannot hand a listening or connected socket
+    # to another thread (vcl_locked.c migrates a session only before it listens or
+    # connects): an accept in a thread other than the one that listened fails with
+    # EBADFD. Opt in per pod (vcl.io/workers) for apps whose threads keep their sockets.
+    workers: bool = False
     # 8192: 512 pending connects/accepts per app worker (~0.3 MiB of its segment).
     event_queue_size: int = Field(8192, alias="eventQueueSize")
     # Cluster DNS may not be reachable through VPP; the interposer keeps port 53 on the kernel.

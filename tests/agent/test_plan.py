@@ -38,7 +38,8 @@ def test_registration_of_an_injected_pod() -> None:
     assert REG.directory == f"{ROOT}/pods/{UID}"
     assert REG.sock_name == f"{ROOT}/pods/{UID}/app.sock"
     assert "app-socket-api /etc/vcl/app.sock" in REG.vcl_conf
-    assert "use-mq-eventfd" in REG.vcl_conf and "multi-thread-workers" in REG.vcl_conf
+    assert "use-mq-eventfd" in REG.vcl_conf
+    assert "multi-thread-workers" not in REG.vcl_conf  # workers: false by default
     assert "namespace-secret" not in REG.vcl_conf and "namespace-id" not in REG.vcl_conf
     assert REG.selected == ("app",) and REG.runtime_version == "26.06"
 
