@@ -102,13 +102,14 @@ class LdpBuild:
     def run(
         self, argv: list[str], extra: Mapping[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ip", "netns", "exec", self.netns, *argv],
-            env=self.env(extra),
-            capture_output=True,
-            text=True,
-            timeout=CI.TIMEOUT,
-        )
+        proc = self.start(argv, extra)
+        try:
+            out, err = proc.communicate(timeout=CI.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def start(
         self, argv: list[str], extra: Mapping[str, str] | None = None
@@ -193,8 +194,7 @@ def build(request: pytest.FixtureRequest, netns: str) -> Iterator[LdpBuild]:
 def _peer(build: LdpBuild) -> Iterator[int]:
     """The echo peer (peer.py) on the moved addresses, a VCL app of its own, in this wiring."""
     hosts = [build.moved, *([build.moved6] if build.moved6 else [])]
-    argv = ["ip", "netns", "exec", build.netns, sys.executable, str(PEER), *hosts]
-    proc = subprocess.Popen(argv, env=build.env(), stdout=subprocess.PIPE, text=True)
+    proc = build.start([sys.executable, str(PEER), *hosts])
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], CI.TIMEOUT)

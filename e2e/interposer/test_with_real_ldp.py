@@ -143,19 +143,7 @@ def test_accept_in_another_thread(
     assert app_socket
     settings = parse_settings(annotations, InjectorConfig())
     conf = tmp_path / "vcl.conf"
-    conf.write_text(
-        render_vcl_conf(
-            VclConfParams(
-                app_socket=app_socket.group(1),
-                rx_fifo_size=settings.rx_fifo_size,
-                tx_fifo_size=settings.tx_fifo_size,
-                eventfd=settings.eventfd,
-                workers=settings.workers,
-                app_scope=settings.app_scope,
-                event_queue_size=settings.event_queue_size,
-            )
-        )
-    )
+    conf.write_text(render_vcl_conf(VclConfParams.of(settings, app_socket.group(1))))
     server = build.start([python, "-c", ACCEPT_ELSEWHERE, build.moved], {"VCL_CONFIG": str(conf)})
     try:
         assert server.stdout is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import marshal
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -59,18 +59,22 @@ class VclConfParams:
     app_scope: str
     event_queue_size: int = 0  # 0: VCL's default (pods injected before the setting existed)
 
+    @classmethod
+    def of(cls, settings: PodSettings, app_socket: str) -> VclConfParams:
+        """The vcl.conf of a pod with these settings, its app socket where it sees it."""
+        return cls(
+            app_socket=app_socket,
+            rx_fifo_size=settings.rx_fifo_size,
+            tx_fifo_size=settings.tx_fifo_size,
+            eventfd=settings.eventfd,
+            workers=settings.workers,
+            app_scope=settings.app_scope,
+            event_queue_size=settings.event_queue_size,
+        )
+
 
 def render_vcl_conf(params: VclConfParams) -> str:
-    return render_text(
-        "vcl.conf.j2",
-        app_socket=params.app_socket,
-        rx_fifo_size=params.rx_fifo_size,
-        tx_fifo_size=params.tx_fifo_size,
-        eventfd=params.eventfd,
-        workers=params.workers,
-        app_scope=params.app_scope,
-        event_queue_size=params.event_queue_size,
-    )
+    return render_text("vcl.conf.j2", **asdict(params))
 
 
 def render_startup_conf(**params: Any) -> str:
@@ -147,17 +151,7 @@ def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragme
     vcl_conf = ""
     sidecar = None
     if not node:
-        vcl_conf = render_vcl_conf(
-            VclConfParams(
-                app_socket=app_socket,
-                rx_fifo_size=settings.rx_fifo_size,
-                tx_fifo_size=settings.tx_fifo_size,
-                eventfd=settings.eventfd,
-                workers=settings.workers,
-                app_scope=settings.app_scope,
-                event_queue_size=settings.event_queue_size,
-            )
-        )
+        vcl_conf = render_vcl_conf(VclConfParams.of(settings, app_socket))
         startup = render_startup_conf(
             runtime_dir=c.VCL_DIR,
             private_dir=c.VPP_PRIVATE_DIR,

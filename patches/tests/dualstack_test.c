@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@
 #include <sys/wait.h>
 #include <linux/close_range.h>
 #include <unistd.h>
+
+extern char **environ;
 
 enum { P_NONE = -1, P_PENDING, P_KERNEL, P_VCL, P_BOTH };
 #define KERNEL_ADDR "127.0.0.1"
@@ -543,12 +546,10 @@ static void t_listen_both(void) {
   if (peer_port()) { /* VPP will not connect an app to its own listener: another app does */
     char arg[16];
     snprintf(arg, sizeof arg, "%d", port);
-    child = fork();
-    CHECK(child >= 0);
-    if (child == 0) {
-      execl("/proc/self/exe", "dualstack_test", "send_v", arg, (char *)NULL);
-      _exit(127);
-    }
+    /* posix_spawn, not fork: VCL's fork handler would make the child, until its exec,
+     * one more worker of this app sharing the listener. */
+    char *child_argv[] = {"dualstack_test", "send_v", arg, NULL};
+    CHECK(posix_spawn(&child, "/proc/self/exe", NULL, NULL, child_argv, environ) == 0);
   } else {
     cv = connect_to(MOVED_ADDR, port, P_VCL);
   }
