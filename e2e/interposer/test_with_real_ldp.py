@@ -156,3 +156,14 @@ def test_accept_in_another_thread(
         server.wait()
     assert seen == {"got": "ping"}
     assert client.returncode == 0 and client.stdout.strip() == "pong", client.stderr
+
+
+def test_many_short_lived_apps_leave_vpp_answering(build, python: str) -> None:
+    """Forty programs that each move one connection and exit, then one more: VPP 26.06
+    hung for good after about twenty app-socket connections that closed without
+    attaching, which the lazy-LDP check used to make once per program."""
+    port = build.rules["DUALSTACK_TEST_PEER_PORT"]
+    argv = [python, "-c", CLIENT, build.moved, port]
+    for _ in range(40):
+        proc = build.run(argv, build.rules)
+        assert proc.returncode == 0 and proc.stdout.strip() == "ping", proc.stderr
