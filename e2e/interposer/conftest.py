@@ -62,13 +62,16 @@ def _app_socket(conf: Path) -> str | None:
     return os.environ.get("VCL_VPP_SAPI_SOCKET") or (found.group(1) if found else None)
 
 
-def _vpp_answers(path: str) -> bool:
+SO_ACCEPTCON = 0x10000  # /proc/net/unix Flags of a listening socket
+
+
+def _app_socket_there(path: str) -> bool:
     """Looks for VPP's app socket without connecting: VPP 26.06 hangs after a score of
     app-socket connections that close before attaching (see patches/src/ds_syms.c)."""
     if path.startswith("abstract:"):
         name = "@" + path.removeprefix("abstract:").split(",")[0][:-1]  # VPP drops the last
         listening = [line.split() for line in Path("/proc/net/unix").read_text().splitlines()]
-        return any(f[-1] == name and int(f[3], 16) & 0x10000 for f in listening if len(f) > 7)
+        return any(f[-1] == name and int(f[3], 16) & SO_ACCEPTCON for f in listening if len(f) > 7)
     return Path(path.removeprefix("unix:")).is_socket()
 
 
@@ -83,6 +86,7 @@ class LdpBuild:
     netns: str
     moved: str
     moved6: str | None
+    app_socket: str  # as vcl.conf names it
     sanitized: bool = False
 
     @property
@@ -149,7 +153,8 @@ def netns() -> Iterator[str]:
 def build(request: pytest.FixtureRequest, netns: str) -> Iterator[LdpBuild]:
     moved = os.environ.get("VCL_E2E_MOVED", "")
     try:
-        if ipaddress.ip_address(moved).version != 4 or ipaddress.ip_address(moved).is_loopback:
+        address = ipaddress.ip_address(moved)
+        if address.version != 4 or address.is_loopback:
             raise ValueError
     except ValueError:
         pytest.skip(
@@ -164,8 +169,8 @@ def build(request: pytest.FixtureRequest, netns: str) -> Iterator[LdpBuild]:
     if not conf or not Path(conf).is_file():
         pytest.skip("VCL_CONFIG is not set to a vcl.conf for a running VPP")
     sock = _app_socket(Path(conf))
-    if not sock or not _vpp_answers(sock):
-        pytest.skip(f"VPP does not answer on its app socket ({sock or 'none configured'})")
+    if not sock or not _app_socket_there(sock):
+        pytest.skip(f"VPP's app socket is not there ({sock or 'none configured'})")
     proc = subprocess.run(["make", "-C", str(REPO / "patches")], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"`make -C patches` failed:\n{proc.stdout}\n{proc.stderr}")
@@ -185,6 +190,7 @@ def build(request: pytest.FixtureRequest, netns: str) -> Iterator[LdpBuild]:
         netns=netns,
         moved=moved,
         moved6=moved6,
+        app_socket=sock,
     )
     with _peer(build) as port:
         yield dataclasses.replace(build, rules={**rules, "DUALSTACK_TEST_PEER_PORT": str(port)})

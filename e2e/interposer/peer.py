@@ -15,7 +15,6 @@ ones, all on one port, which it prints on a line of its own once everything list
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from typing import cast
 
@@ -50,5 +49,4 @@ async def main(hosts: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    socket.setdefaulttimeout(None)
     asyncio.run(main(sys.argv[1:]))

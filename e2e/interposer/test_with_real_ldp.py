@@ -9,8 +9,6 @@ VPP_LDP_LIB + a VPP (see conftest.py).
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 
 import pytest
@@ -139,11 +137,9 @@ def test_accept_in_another_thread(
 ) -> None:
     """A server that listens in its main thread and accepts in another (a thread pool's
     shape), with the vcl.conf the agent writes: by default, and with vcl.io/workers=true."""
-    app_socket = re.search(r"app-socket-api\s+(\S+)", Path(os.environ["VCL_CONFIG"]).read_text())
-    assert app_socket
     settings = parse_settings(annotations, InjectorConfig())
     conf = tmp_path / "vcl.conf"
-    conf.write_text(render_vcl_conf(VclConfParams.of(settings, app_socket.group(1))))
+    conf.write_text(render_vcl_conf(VclConfParams.of(settings, build.app_socket)))
     server = build.start([python, "-c", ACCEPT_ELSEWHERE, build.moved], {"VCL_CONFIG": str(conf)})
     try:
         assert server.stdout is not None
@@ -159,9 +155,9 @@ def test_accept_in_another_thread(
 
 
 def test_many_short_lived_apps_leave_vpp_answering(build, python: str) -> None:
-    """Forty programs that each move one connection and exit, then one more: VPP 26.06
-    hung for good after about twenty app-socket connections that closed without
-    attaching, which the lazy-LDP check used to make once per program."""
+    """Forty programs in a row that each move one connection and exit, and every one
+    gets its echo: VPP 26.06 hung for good after about twenty app-socket connections
+    that closed without attaching, which the lazy-LDP check used to make per program."""
     port = build.rules["DUALSTACK_TEST_PEER_PORT"]
     argv = [python, "-c", CLIENT, build.moved, port]
     for _ in range(40):

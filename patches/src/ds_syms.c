@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -110,6 +111,8 @@ static int ds_app_socket_path(char *out, size_t len) {
  * an abstract socket (calico-vpp: VPP makes it in the pod's netns) must be listed as
  * listening in /proc/net/unix; a file socket (made in VPP's netns, not listed in ours)
  * must exist and be a socket. A file left by a VPP that died is the one case this misses. */
+#define DS_SO_ACCEPTCON 0x10000 /* /proc/net/unix Flags of a listening socket */
+
 static int ds_abstract_listening(const char *name, size_t n) {
   FILE *f = fopen("/proc/net/unix", "re");
   if (!f) return 1; /* no procfs: do not refuse what we cannot see */
@@ -123,7 +126,7 @@ static int ds_abstract_listening(const char *name, size_t n) {
     if (path_at <= 0 || line[path_at] != '@') continue;
     const char *p = line + path_at + 1;
     size_t len = strcspn(p, "\n");
-    found = (flags & 0x10000) && type == 5 && len == n && memcmp(p, name, n) == 0;
+    found = (flags & DS_SO_ACCEPTCON) && type == SOCK_SEQPACKET && len == n && memcmp(p, name, n) == 0;
   }
   fclose(f);
   return found;

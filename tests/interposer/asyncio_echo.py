@@ -3,8 +3,8 @@
 Usage: asyncio_echo.py SERVER_HOST CLIENT_HOST [CLIENT_HOST...]
        asyncio_echo.py --connect PORT CLIENT_HOST [CLIENT_HOST...]
 The server listens on SERVER_HOST (port 0), or, with --connect, is another program's on
-PORT (against a real VPP, which never connects an app to its own listener); 5 clients per CLIENT_HOST each send 20 lines
-and read the echoes, with timeouts through asyncio.wait_for. Prints JSON with the path of
+PORT (against a real VPP, which never connects an app to its own listener); 5 clients per
+CLIENT_HOST each send 20 lines and read the echoes, with timeouts through asyncio.wait_for. Prints JSON with the path of
 the listener and, per client host, the paths its client sockets took (see path_probe.py for the numbers).
 """
 
