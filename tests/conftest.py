@@ -1,21 +1,17 @@
-"""Shared test fixtures: where the reference data in ../shared lives."""
+"""Test-wide setup: the recorded fixtures (tests/fixtures) are the only reference data,
+and the VPP double serves the recorded API definitions, so the client bootstraps its
+definitions from "VPP" exactly as in production (nothing outside the repository is read)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("VCL_SHARED_DIR", REPO.parent / "shared"))
+FIXTURES = REPO / "tests" / "fixtures"
 
-# Tests use VPP 26.06's API definitions from ../shared unless told otherwise.
-os.environ.setdefault("VPP_API_DIR", str(SHARED / "vpp-api"))
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.fail(f"reference data not found at {SHARED}: CI clones ../shared beside the repo")
-    return SHARED
+# FakeVpp (also through vppctl_py.testing.pytest_plugin) speaks VPP 26.06 as recorded.
+os.environ.setdefault("VPP_FAKE_DEFINITIONS", str(FIXTURES / "vpp" / "api-definitions.json"))
+# A developer's VPP_API_DIR would make the client load files instead of asking VPP:
+# the tests exercise the production path (definitions from the running VPP).
+os.environ.pop("VPP_API_DIR", None)

@@ -14,6 +14,7 @@ from vppctl_py.errors import (
     VppError,
     VppInputError,
     VppTimeout,
+    VppUnsupportedRelease,
     VppVersionMismatch,
 )
 from vppctl_py.models import (
@@ -54,6 +55,7 @@ __all__ = [
     "VppError",
     "VppInputError",
     "VppTimeout",
+    "VppUnsupportedRelease",
     "VppVersionMismatch",
     "connect_with_backoff",
     "interface_with_address",

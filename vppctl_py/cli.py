@@ -41,7 +41,12 @@ def run(
         str, typer.Option("-s", "--socket", help="VPP API socket", envvar="VPP_API_SOCKET")
     ] = DEFAULT_API_SOCKET,
     api_dir: Annotated[
-        Path | None, typer.Option("--api-dir", help="VPP *.api.json tree (default $VPP_API_DIR)")
+        Path | None,
+        typer.Option(
+            "--api-dir",
+            help="VPP *.api.json tree to use instead of the running VPP's own "
+            "definitions (default $VPP_API_DIR, else ask VPP)",
+        ),
     ] = None,
     timeout: Annotated[
         float, typer.Option(help="seconds to wait for each reply")

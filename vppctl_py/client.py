@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import TracebackType
 
 from vppctl_py import cli_text
@@ -54,7 +55,9 @@ class Vpp:
     unexpected shape. Not for concurrent use from several threads (calls are serialised).
     """
 
-    def __init__(self, conn: PapiConnection, *, api_dir: str, timeout: float, name: str) -> None:
+    def __init__(
+        self, conn: PapiConnection, *, api_dir: Path | None, timeout: float, name: str
+    ) -> None:
         self._conn = conn
         self._api_dir = api_dir
         self._timeout = timeout
@@ -70,17 +73,24 @@ class Vpp:
         *,
         name: str = "vppctl-py",
     ) -> Vpp:
-        """Connect and check that VPP's message CRCs match our API definitions.
+        """Connect and check that VPP speaks the messages of a supported release.
 
-        api_dir: the *.api.json tree; default $VPP_API_DIR, else /usr/share/vpp/api.
-        Raises VppConnectError, VppApiDefinitionsError or VppVersionMismatch."""
+        api_dir: a *.api.json tree to load instead of asking VPP (default
+        $VPP_API_DIR; unset: the definitions come from the running VPP itself, so no
+        API files need be installed). Raises VppConnectError, VppApiDefinitionsError,
+        VppVersionMismatch (api_dir differs from VPP) or VppUnsupportedRelease."""
         directory = resolve_api_dir(api_dir)
         conn = PapiConnection.open(api_socket, directory, timeout, name)
-        return cls(conn, api_dir=str(directory), timeout=timeout, name=name)
+        return cls(conn, api_dir=directory, timeout=timeout, name=name)
 
     @property
     def api_socket(self) -> str:
         return self._conn.api_socket
+
+    @property
+    def release(self) -> str:
+        """The supported VPP release (e.g. "26.06") whose messages this VPP speaks."""
+        return self._conn.release
 
     @property
     def connected(self) -> bool:
@@ -109,8 +119,7 @@ class Vpp:
         self._conn.close()
 
         def attempt() -> PapiConnection:
-            directory = resolve_api_dir(self._api_dir)
-            return PapiConnection.open(self.api_socket, directory, self._timeout, self._name)
+            return PapiConnection.open(self.api_socket, self._api_dir, self._timeout, self._name)
 
         self._conn = retry(attempt, backoff or Backoff(), retry_on=(VppConnectError,))
 

@@ -1,4 +1,5 @@
-"""The one place that drives vpp_papi: load definitions, connect, check CRCs, call, tear down."""
+"""The one place that drives vpp_papi: load definitions (from VPP itself, or an API
+directory), connect, check CRCs against the supported releases, call, tear down."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from vppctl_py.errors import (
     VppTimeout,
     VppVersionMismatch,
 )
+from vppctl_py.releases import match_release
 
 DEFAULT_API_SOCKET = "/run/vpp/api.sock"
-DEFAULT_API_DIR = "/usr/share/vpp/api"
 DEFAULT_TIMEOUT = 5.0
 # Every request the client sends; their replies are checked through the service table.
 USED_MESSAGES = (
@@ -34,15 +35,21 @@ USED_MESSAGES = (
     "sw_interface_get_table",
     "ip_address_dump",
 )
+# How papi learns the definitions from VPP itself (memclnt.api, bundled with vpp-papi).
+BOOTSTRAP_MESSAGE = "get_api_json"
 
 
-def resolve_api_dir(api_dir: str | os.PathLike[str] | None) -> Path:
-    """The API definitions directory: the argument, else $VPP_API_DIR, else VPP's default."""
-    path = Path(api_dir or os.environ.get("VPP_API_DIR") or DEFAULT_API_DIR)
+def resolve_api_dir(api_dir: str | os.PathLike[str] | None) -> Path | None:
+    """An API definitions directory to load instead of asking VPP: the argument, else
+    $VPP_API_DIR; None (the default) means "load them from the running VPP"."""
+    chosen = api_dir or os.environ.get("VPP_API_DIR")
+    if not chosen:
+        return None
+    path = Path(chosen)
     if not path.is_dir():
         raise VppApiDefinitionsError(
             f"VPP API definitions not found: {path} is not a directory "
-            "(install VPP's API files or set VPP_API_DIR)"
+            "(unset VPP_API_DIR / --api-dir to load them from the running VPP)"
         )
     if not any(path.rglob("*.api.json")):
         raise VppApiDefinitionsError(f"VPP API definitions not found: no *.api.json under {path}")
@@ -56,43 +63,58 @@ class PapiConnection:
     papi: Any
     api_socket: str
     broken: str | None = None
+    release: str = ""  # the supported VPP release whose messages this VPP speaks
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, api_socket: str, api_dir: Path, timeout: float, name: str) -> PapiConnection:
-        from vpp_papi import VPPApiClient  # imported here: nothing at import time
-
-        try:
-            papi = VPPApiClient(
-                apidir=str(api_dir),
-                use_socket=True,
-                server_address=api_socket,
-                read_timeout=timeout,
-                async_thread=False,
-            )
-        except Exception as e:  # papi raises several unrelated types for bad definitions
-            raise VppApiDefinitionsError(
-                f"cannot load VPP API definitions from {api_dir}: {e}"
-            ) from None
-        missing = [m for m in USED_MESSAGES if m not in papi.messages]
-        if missing:
-            raise VppApiDefinitionsError(
-                f"VPP API definitions in {api_dir} lack: {', '.join(missing)}"
-            )
+    def open(
+        cls, api_socket: str, api_dir: Path | None, timeout: float, name: str
+    ) -> PapiConnection:
+        """Connect, loading the definitions from `api_dir` or, when None, from VPP
+        (get_api_json); then check them and VPP's CRCs against the supported releases."""
+        papi = _client(api_socket, api_dir, timeout)
+        source = str(api_dir) if api_dir else f"the VPP at {api_socket}"
         try:
             papi.connect(name)
         except OSError as e:  # includes TimeoutError: no handshake reply
             _close_socket(papi)
             raise VppConnectError(api_socket, _describe(e)) from None
         except Exception as e:  # papi fails on a closed handshake with TypeError & co.
-            _close_socket(papi)
+            bootstrap_failed = api_dir is None and papi.transport.connected
+            _abandon_transport(papi)
+            if bootstrap_failed:
+                raise VppApiDefinitionsError(_no_bootstrap(api_socket, papi, e)) from None
             raise VppConnectError(api_socket, f"handshake failed: {e!r}") from None
         conn = cls(papi, api_socket)
-        mismatches = conn.crc_mismatches(USED_MESSAGES)
-        if mismatches:
+        try:
+            conn.release = conn._check(source)
+        except VppApiDefinitionsError:
             conn.close()
-            raise VppVersionMismatch(mismatches)
+            raise
         return conn
+
+    def _check(self, source: str) -> str:
+        # VPP's own message table against the supported releases first: that names
+        # what a VPP of another release changed, whichever definitions we loaded.
+        table: dict[str, int] = self.papi.transport.message_table
+        release = match_release(table, self._version()).name
+        # Then the definitions we loaded (only an --api-dir can differ from VPP's).
+        missing = [m for m in USED_MESSAGES if m not in self.papi.messages]
+        if missing:
+            raise VppApiDefinitionsError(
+                f"VPP API definitions from {source} lack: {', '.join(missing)}"
+            )
+        mismatches = self.crc_mismatches(USED_MESSAGES)
+        if mismatches:
+            raise VppVersionMismatch(mismatches)
+        return release
+
+    def _version(self) -> str:
+        """VPP's own version string, for error messages (best effort)."""
+        try:
+            return str(self.papi.api.show_version().version)
+        except Exception:  # a VPP whose show_version we cannot even call
+            return "(version unknown)"
 
     def crc_mismatches(self, requests: Iterable[str]) -> tuple[CrcMismatch, ...]:
         """Messages (requests and their replies) whose CRC the running VPP does not know."""
@@ -160,16 +182,60 @@ class PapiConnection:
                 self._abandon()
 
     def _abandon(self) -> None:
-        # papi's disconnect() would send sockclnt_delete and wait a full read timeout
-        # for a reply that a dead VPP never sends; stop its reader thread directly.
-        transport = self.papi.transport
-        transport.connected = False
-        _close_socket(self.papi)
-        if transport.message_thread is not None:
-            transport.sque.put(True)
-            transport.message_thread.join(timeout=1.0)
-        transport.message_thread = None
-        transport.message_table = {}
+        _abandon_transport(self.papi)
+        self.papi.transport.message_table = {}
+
+
+def _client(api_socket: str, api_dir: Path | None, timeout: float) -> Any:
+    from vpp_papi import VPPApiClient  # imported here: nothing at import time
+
+    try:
+        if api_dir is None:
+            return VPPApiClient(
+                bootstrapapi=True,
+                use_socket=True,
+                server_address=api_socket,
+                read_timeout=timeout,
+                async_thread=False,
+            )
+        return VPPApiClient(
+            apidir=str(api_dir),
+            use_socket=True,
+            server_address=api_socket,
+            read_timeout=timeout,
+            async_thread=False,
+        )
+    except Exception as e:  # papi raises several unrelated types for bad definitions
+        where = api_dir or "vpp-papi's bundled memclnt.api.json"
+        raise VppApiDefinitionsError(f"cannot load VPP API definitions from {where}: {e}") from None
+
+
+def _no_bootstrap(api_socket: str, papi: Any, error: Exception) -> str:
+    table = getattr(papi.transport, "message_table", {}) or {}
+    offered = sorted(k for k in table if k.rpartition("_")[0] == BOOTSTRAP_MESSAGE)
+    ours = papi.messages[BOOTSTRAP_MESSAGE].crc if BOOTSTRAP_MESSAGE in papi.messages else "?"
+    if not offered:
+        why = f"it does not offer {BOOTSTRAP_MESSAGE} (older than the releases we support?)"
+    elif f"{BOOTSTRAP_MESSAGE}_{ours[2:]}" not in table:
+        why = f"it offers {', '.join(offered)}, vpp-papi speaks {BOOTSTRAP_MESSAGE} {ours}"
+    else:
+        why = f"{BOOTSTRAP_MESSAGE} failed: {error!r}"
+    return (
+        f"cannot load VPP's API definitions from the VPP at {api_socket}: {why}; "
+        "point --api-dir / VPP_API_DIR at that VPP's *.api.json tree"
+    )
+
+
+def _abandon_transport(papi: Any) -> None:
+    # papi's disconnect() would send sockclnt_delete and wait a full read timeout
+    # for a reply that a dead VPP never sends; stop its reader thread directly.
+    transport = papi.transport
+    transport.connected = False
+    _close_socket(papi)
+    if transport.message_thread is not None:
+        transport.sque.put(True)
+        transport.message_thread.join(timeout=1.0)
+    transport.message_thread = None
 
 
 def _close_socket(papi: Any) -> None:

@@ -64,6 +64,32 @@ class VppVersionMismatch(VppApiDefinitionsError):
         self.mismatches = mismatches
 
 
+class VppUnsupportedRelease(VppApiDefinitionsError):
+    """The running VPP speaks messages whose definitions differ from every VPP release
+    vppctl_py was recorded against: our code may misread or mis-send them."""
+
+    def __init__(
+        self,
+        vpp_version: str,
+        closest: str,
+        mismatches: tuple[CrcMismatch, ...],
+        supported: tuple[str, ...],
+    ) -> None:
+        parts = [
+            f"{m.message} ({closest} {m.ours}, this VPP {m.vpp or 'has no such message'})"
+            for m in mismatches
+        ]
+        super().__init__(
+            f"VPP {vpp_version} is not a release vppctl_py supports "
+            f"({', '.join(supported) or 'none recorded'}); messages that differ from "
+            f"{closest}: " + "; ".join(parts)
+        )
+        self.vpp_version = vpp_version
+        self.closest = closest
+        self.mismatches = mismatches
+        self.supported = supported
+
+
 class VppApiError(VppError):
     """VPP answered a request with a non-zero retval."""
 

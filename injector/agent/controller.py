@@ -17,7 +17,13 @@ from injector.agent.network import CalicoVppNetwork
 from injector.agent.plan import AddNamespace, WriteConf, plan
 from injector.agent.registration import CALICO_VPP, LOCAL, PodRegistration, desired
 from injector.kube.report import PodRef
-from vppctl_py import VppClient, VppDisconnected, VppError
+from vppctl_py import (
+    VppApiDefinitionsError,
+    VppClient,
+    VppDisconnected,
+    VppError,
+    VppUnsupportedRelease,
+)
 
 log = logging.getLogger("vcl_agent")
 MIB = 1024 * 1024
@@ -28,6 +34,7 @@ class Reporter(Protocol):
     def registered(self, pod: PodRef, ns_id: str) -> bool: ...
     def condition(self, pod: PodRef, ready: bool, reason: str, message: str) -> bool: ...
     def node_label(self, ready: bool) -> bool: ...
+    def node_event(self, reason: str, message: str, *, warning: bool = False) -> bool: ...
     def evict(self, pod: PodRef) -> bool: ...
 
 
@@ -56,6 +63,16 @@ class PodState:
     state: str = ""  # registered | error | refused | waiting | vpp-down
     message: str = ""
     annotated: bool = False
+
+
+def vpp_problem(exc: Exception) -> tuple[str, str]:
+    """(Event reason, message) for why VPP cannot be used: an unsupported release or
+    unusable API definitions need a person (upgrade one side); the rest may pass."""
+    if isinstance(exc, VppUnsupportedRelease):
+        return "VppUnsupportedRelease", f"VPP cannot be used: {exc}"
+    if isinstance(exc, VppApiDefinitionsError):
+        return "VppApiDefinitions", f"VPP cannot be used: {exc}"
+    return "VppUnreachable", f"VPP unreachable: {exc}"
 
 
 def pod_ref(pod: dict[str, Any]) -> PodRef:
@@ -89,6 +106,7 @@ class Agent:
         self.binding = Binding()
         self.vpp_pid: int | None = None
         self.vpp_down_since: float | None = None
+        self.vpp_error: str | None = "not connected yet"  # why VPP is not usable, if so
         self.last_results: dict[str, ActionResult] = {}
         self.synced = threading.Event()  # the first pod list arrived
         self._wake = threading.Event()
@@ -174,6 +192,8 @@ class Agent:
             self.metrics.vpp_up.set(1)
             if self.reporter:
                 self.reporter.node_label(True)
+                self.reporter.node_event("VppReady", f"VPP answers at {self._where()}")
+        self.vpp_error = None
         self.vpp_pid = pid
         return self.vpp, restarted
 
@@ -189,16 +209,26 @@ class Agent:
             index = found[0].index
         return Binding(index, self.options.ip4_fib_id, self.options.ip6_fib_id)
 
+    def _where(self) -> str:
+        vpp = self.vpp
+        return str(getattr(vpp, "api_socket", "its API socket"))
+
     def _vpp_lost(self, pods: list[dict[str, Any]], exc: Exception) -> None:
         if self.vpp is not None:
             self.vpp.close()
         self.vpp = None
         self.metrics.vpp_up.set(0)
+        reason, error = vpp_problem(exc)
         if self.vpp_down_since is None:
             self.vpp_down_since = time.monotonic()
-            log.error("VPP unreachable: %s", exc)
             if self.reporter:
                 self.reporter.node_label(False)
+        if error != self.vpp_error:
+            # Once per distinct problem: a version skew is not retried into a log flood.
+            self.vpp_error = error
+            log.error("%s", error)
+            if self.reporter:
+                self.reporter.node_event(reason, error, warning=True)
         for pod in pods:
             uid = pod["metadata"]["uid"]
             if uid in self.registrations:

@@ -37,9 +37,9 @@ class VppView:
     sessions: list[Session] = field(default_factory=list)
 
 
-def vpp_view(vpp: VppClient | None) -> VppView:
+def vpp_view(vpp: VppClient | None, error: str | None = None) -> VppView:
     if vpp is None:
-        return VppView({"up": False})
+        return VppView({"up": False, "error": error or "not connected"})
     try:
         version = vpp.version().version
         heap = vpp.memory()
@@ -106,7 +106,7 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
 
 def agent_status(agent: Agent, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
-    view = vpp_view(agent.vpp)
+    view = vpp_view(agent.vpp, agent.vpp_error)
     entries = [
         pod_status(agent, pod, view, now)
         for pod in agent.pod_snapshot()

@@ -48,17 +48,12 @@ class KubeReporter:
             log.warning("%s failed: %s", what, exc)
         return False
 
-    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> bool:
+    def _event(self, namespace: str, involved: dict[str, str], reason: str, message: str,
+               *, warning: bool) -> bool:  # fmt: skip
         now = _now()
         body = {
-            "metadata": {"generateName": f"{pod.name}.vcl-", "namespace": pod.namespace},
-            "involvedObject": {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "name": pod.name,
-                "namespace": pod.namespace,
-                "uid": pod.uid,
-            },
+            "metadata": {"generateName": f"{involved['name']}.vcl-", "namespace": namespace},
+            "involvedObject": {"apiVersion": "v1", **involved},
             "reason": reason,
             "message": message[:1024],
             "type": "Warning" if warning else "Normal",
@@ -69,7 +64,12 @@ class KubeReporter:
             "lastTimestamp": now,
             "count": 1,
         }
-        return self._try("event", self.core.create_namespaced_event, pod.namespace, body)
+        what = f"{involved['kind'].lower()} event"
+        return self._try(what, self.core.create_namespaced_event, namespace, body)
+
+    def event(self, pod: PodRef, reason: str, message: str, *, warning: bool = False) -> bool:
+        involved = {"kind": "Pod", "name": pod.name, "namespace": pod.namespace, "uid": pod.uid}
+        return self._event(pod.namespace, involved, reason, message, warning=warning)
 
     def registered(self, pod: PodRef, ns_id: str) -> bool:
         value = json.dumps({"namespaceId": ns_id, "node": self.node, "time": _now()})
@@ -106,6 +106,12 @@ class KubeReporter:
             body,
             _content_type="application/strategic-merge-patch+json",
         )
+
+    def node_event(self, reason: str, message: str, *, warning: bool = False) -> bool:
+        """An Event on this node (namespace default and uid = name, as the kubelet's own
+        node events): `kubectl describe node` shows why VPP cannot be used here."""
+        involved = {"kind": "Node", "name": self.node, "uid": self.node}
+        return self._event("default", involved, reason, message, warning=warning)
 
     def node_label(self, ready: bool) -> bool:
         value = c.NODE_LABEL_VPP_READY if ready else None  # None removes the label

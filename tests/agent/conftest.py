@@ -12,10 +12,12 @@ import pytest
 from vppctl_py import Vpp
 from vppctl_py.testing import FakeVpp, HeapModel, load_message_table
 
+MESSAGE_TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "vpp" / "message-table.json"
+
 
 @pytest.fixture(scope="session")
-def message_table(shared_dir: Path) -> list[tuple[int, str]]:
-    return load_message_table(shared_dir / "fixtures" / "vpp" / "message-table.json")
+def message_table() -> list[tuple[int, str]]:
+    return load_message_table(MESSAGE_TABLE)
 
 
 @pytest.fixture

@@ -21,8 +21,7 @@ from injector.agent.registration import desired
 from vppctl_py import Vpp, VppDisconnected
 from vppctl_py.testing import FakeVpp, load_message_table
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-TABLE = load_message_table(SHARED / "fixtures" / "vpp" / "message-table.json")
+TABLE = load_message_table(Path(__file__).resolve().parents[1] / "fixtures/vpp/message-table.json")
 
 
 class AgentMachine(RuleBasedStateMachine):

@@ -29,6 +29,10 @@ class Recorder:
         self.calls.append(("node", ready))
         return True
 
+    def node_event(self, reason: str, message: str, *, warning: bool = False) -> bool:
+        self.calls.append(("node_event", reason, warning, message))
+        return True
+
     def evict(self, pod: PodRef) -> bool:
         self.calls.append(("evict", pod.name))
         return self.evict_ok

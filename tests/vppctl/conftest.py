@@ -1,5 +1,5 @@
 """Fixtures for the vppctl_py tests: a FakeVpp with VPP 26.06's captured message table,
-a client connected to it, and paths to the real captures."""
+a client connected to it, and the path of the recorded fixtures."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from vppctl_py.testing import FakeVpp, load_message_table
 
 
 @pytest.fixture(scope="session")
-def vpp_fixtures(shared_dir: Path) -> Path:
-    return shared_dir / "fixtures" / "vpp"
+def vpp_fixtures() -> Path:
+    """The recorded VPP 26.06 fixtures (see tests/fixtures/vpp/README.md)."""
+    return Path(__file__).resolve().parents[1] / "fixtures" / "vpp"
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,10 @@
 """Failures the client must report clearly: socket missing or refused, API definitions
-missing, CRC mismatch naming the messages, VPP restarting (VppDisconnected, then
+missing, VPP restarting (VppDisconnected, then
 reconnect with backoff), VPP crashing on a hazardous delete, and the main heap running
 out (the fake dies like VPP aborts)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 from pathlib import Path
 
@@ -19,7 +17,6 @@ from vppctl_py import (
     VppConnectError,
     VppDisconnected,
     VppTimeout,
-    VppVersionMismatch,
     connect_with_backoff,
 )
 from vppctl_py.testing import FakeVpp, HeapModel
@@ -46,27 +43,6 @@ def test_missing_api_definitions(fake: FakeVpp, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(VppApiDefinitionsError, match=r"no \*\.api\.json"):
         Vpp.connect(fake.api_socket, api_dir=tmp_path / "empty")
-
-
-def test_crc_mismatch_names_the_messages(fake: FakeVpp, shared_dir: Path, tmp_path: Path) -> None:
-    """Our definitions from another VPP version: the differing messages are named."""
-    api_dir = tmp_path / "api"
-    shutil.copytree(shared_dir / "vpp-api", api_dir)
-    session_api = api_dir / "core" / "session.api.json"
-    doc = json.loads(session_api.read_text())
-    for msg in doc["messages"]:
-        if msg[0] == "app_namespace_add_del_v4":
-            msg[-1]["crc"] = "0xdeadbeef"
-    session_api.write_text(json.dumps(doc))
-    with pytest.raises(VppVersionMismatch) as err:
-        Vpp.connect(fake.api_socket, api_dir=api_dir)
-    (mismatch,) = err.value.mismatches
-    assert (mismatch.message, mismatch.ours, mismatch.vpp) == (
-        "app_namespace_add_del_v4",
-        "0xdeadbeef",
-        "0x42c1d824",
-    )
-    assert "app_namespace_add_del_v4 (ours 0xdeadbeef, VPP 0x42c1d824)" in str(err.value)
 
 
 def test_restart_raises_disconnected_then_reconnect_resyncs(

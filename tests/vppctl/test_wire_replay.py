@@ -1,4 +1,4 @@
-"""Replays ../shared/fixtures/vpp/wire-transcript.json (one real papi session with VPP
+"""Replays tests/fixtures/vpp/wire-transcript.json (one real papi session with VPP
 26.06: connect, show_version, cli_inband "show app", namespace add + delete, disconnect)
 against FakeVpp: the client's request bytes are sent as captured and every reply must be
 byte-identical to VPP's, except the header's `q` (8 stale pointer bytes VPP leaves there,

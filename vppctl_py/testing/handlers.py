@@ -22,6 +22,7 @@ class Context:
     model: VppModel
     pid: int
     client_index: int
+    api_json: str  # the definitions this fake serves (get_api_json)
 
 
 def show_version(ctx: Context, msg: Any) -> Replies:
@@ -140,6 +141,12 @@ def memclnt_keepalive(ctx: Context, msg: Any) -> Replies:
     return [("memclnt_keepalive_reply", {"context": msg.context, "retval": OK})]
 
 
+def get_api_json(ctx: Context, msg: Any) -> Replies:
+    # How vpp-papi bootstraps (bootstrapapi=True): every module's definitions in one
+    # string, a JSON array of .api.json documents.
+    return [("get_api_json_reply", {"context": msg.context, "retval": OK, "json": ctx.api_json})]
+
+
 HANDLERS: dict[str, Callable[[Context, Any], Replies]] = {
     f.__name__: f
     for f in (
@@ -156,5 +163,6 @@ HANDLERS: dict[str, Callable[[Context, Any], Replies]] = {
         ip_address_dump,
         sockclnt_delete,
         memclnt_keepalive,
+        get_api_json,
     )
 }

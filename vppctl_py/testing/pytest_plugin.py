@@ -2,8 +2,9 @@
 
 Enable with `pytest_plugins = ["vppctl_py.testing.pytest_plugin"]` in a conftest.py.
 `fake_vpp` is a started FakeVpp (stopped after the test); `fake_vpp_client` a Vpp
-connected to it. Set VPP_FAKE_MESSAGE_TABLE to a captured message-table.json to use
-VPP 26.06's real message ids (otherwise ids are generated from the API definitions).
+connected to it. VPP_FAKE_DEFINITIONS names the recorded get_api_json text the fake
+speaks and serves (required); set VPP_FAKE_MESSAGE_TABLE to a recorded
+message-table.json to use that VPP's real message ids (otherwise they are generated).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import selectors
@@ -13,13 +14,32 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-from vppctl_py.connection import resolve_api_dir
 from vppctl_py.testing import handlers
 from vppctl_py.testing.state import App, HeapModel, Interface, Session, VppCrash, VppModel
-from vppctl_py.testing.wire import SOCKCLNT_CREATE_ID, Codec, FrameBuffer
+from vppctl_py.testing.wire import SOCKCLNT_CREATE_ID, Codec, FrameBuffer, api_json_from_dir
 
 FIRST_CLIENT_INDEX = 0x80000001  # VPP's first socket client registration (captured)
 FIRST_PID = 30997
+
+
+def served_definitions(definitions: Path | None, api_dir: Path | None) -> str:
+    """The get_api_json text the fake speaks: a recorded one, or built from an API tree."""
+    if api_dir is not None:
+        return api_json_from_dir(api_dir)
+    path = definitions or os.environ.get("VPP_FAKE_DEFINITIONS")
+    if not path:
+        raise ValueError(
+            "FakeVpp needs VPP API definitions: pass definitions= (a recorded get_api_json "
+            "text, e.g. tests/fixtures/vpp/api-definitions.json), set VPP_FAKE_DEFINITIONS, "
+            "or pass api_dir="
+        )
+    return _read(str(path))
+
+
+@functools.cache
+def _read(path: str) -> str:
+    # Read once per process: every test starts a fake, the definitions never change.
+    return Path(path).read_text()
 
 
 class FakeVpp:
@@ -36,18 +56,21 @@ class FakeVpp:
         self,
         workdir: Path | None = None,
         *,
+        definitions: Path | None = None,
         api_dir: Path | None = None,
         message_table: list[tuple[int, str]] | None = None,
         heap: HeapModel | None = None,
         fs_root: Path | None = None,
     ) -> None:
-        """workdir holds api.sock and app_ns_sockets/ (a temp dir when None). fs_root,
+        """workdir holds api.sock and app_ns_sockets/ (a temp dir when None).
+        definitions: a recorded get_api_json text (default $VPP_FAKE_DEFINITIONS); or
+        api_dir, an installed *.api.json tree; the fake speaks and serves those. fs_root,
         when set, is where absolute sock_names are really created (so captured requests
         naming /run/vpp/... can be replayed); VPP's socket dir then reads /run/vpp/...."""
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fakevpp-")) if workdir is None else workdir
         self.api_socket = str(self.workdir / "api.sock")
-        self.codec = Codec.load(resolve_api_dir(api_dir), message_table)
+        self.codec = Codec.load(served_definitions(definitions, api_dir), message_table)
         self.heap = heap or HeapModel()
         self.fs_root = fs_root
         self.pid = FIRST_PID
@@ -231,7 +254,9 @@ class FakeVpp:
         if handler is None:
             self.unhandled.append(name)
             return
-        ctx = handlers.Context(self.model, self.pid, getattr(msg, "client_index", 0))
+        ctx = handlers.Context(
+            self.model, self.pid, getattr(msg, "client_index", 0), self.codec.api_json
+        )
         for reply, fields in handler(ctx, msg):
             conn.sendall(self.codec.encode(reply, fields))
 

@@ -27,15 +27,16 @@ def load_message_table(path: Path) -> list[tuple[int, str]]:
 
 @dataclass
 class Codec:
-    """Message ids and (un)packing for one fake VPP."""
+    """Message ids and (un)packing for one fake VPP, and the definitions it serves."""
 
     messages: dict[str, Any]
     table: list[tuple[int, str]]
+    api_json: str  # what get_api_json answers: a JSON array of .api.json documents
 
     @classmethod
-    def load(cls, api_dir: Path, table: list[tuple[int, str]] | None = None) -> Codec:
-        messages = definitions(str(api_dir))
-        return cls(messages, table if table is not None else generated_table(messages))
+    def load(cls, api_json: str, table: list[tuple[int, str]] | None = None) -> Codec:
+        messages = definitions(api_json)
+        return cls(messages, table if table is not None else generated_table(messages), api_json)
 
     def __post_init__(self) -> None:
         self.name_by_id = {index: key.rpartition("_")[0] for index, key in self.table}
@@ -70,13 +71,19 @@ class Codec:
         )
 
 
+def api_json_from_dir(api_dir: Path) -> str:
+    """The get_api_json text for an installed *.api.json tree (one array of documents)."""
+    docs = [json.loads(p.read_text()) for p in sorted(api_dir.rglob("*.api.json"))]
+    return json.dumps(docs)
+
+
 @functools.cache
-def definitions(api_dir: str) -> dict[str, Any]:
-    """papi's message objects for an API tree, parsed once per process: every test
-    starts a fake, and the messages are only read, never changed."""
+def definitions(api_json: str) -> dict[str, Any]:
+    """papi's message objects for a get_api_json text, parsed once per process: every
+    test starts a fake, and the messages are only read, never changed."""
     from vpp_papi.vpp_papi import VPPApiJSONFiles
 
-    _, messages, _ = VPPApiJSONFiles.load_api(apidir=api_dir)
+    messages, _ = VPPApiJSONFiles.process_json_array_str(api_json)
     return dict(messages)
 
 

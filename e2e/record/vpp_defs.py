@@ -1,0 +1,66 @@
+"""What the recorder keeps of VPP's API definitions: the modules and CRCs vppctl_py uses.
+
+Shared by `e2e.record.vpp` (which asks a real VPP) and nothing else; kept apart so the
+trimming rules can be read (and unit-tested) without a VPP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from vppctl_py.connection import BOOTSTRAP_MESSAGE, USED_MESSAGES
+
+# Requests the test double answers besides the client's own (handshake, keepalive, the
+# two calls VPP 26.06 refuses with the socket app API).
+DOUBLE_MESSAGES = (
+    "sockclnt_create",
+    "sockclnt_delete",
+    "memclnt_keepalive",
+    BOOTSTRAP_MESSAGE,
+    "app_attach",
+    "app_worker_add_del",
+)
+
+
+def services(docs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """request -> {"reply": ..., "stream_msg": ...} over every module."""
+    found: dict[str, dict[str, str]] = {}
+    for doc in docs:
+        found.update(doc.get("services", {}))
+    return found
+
+
+def message_family(requests: Iterable[str], docs: list[dict[str, Any]]) -> list[str]:
+    """The requests with their replies and streamed details, sorted."""
+    table = services(docs)
+    names: set[str] = set()
+    for request in requests:
+        service = table.get(request, {})
+        names.update(n for n in (request, service.get("reply"), service.get("stream_msg")) if n)
+    return sorted(names)
+
+
+def crcs(docs: list[dict[str, Any]], names: Iterable[str]) -> dict[str, str]:
+    """name -> "0x..." CRC as the definitions give it."""
+    by_name = {m[0]: m[-1]["crc"] for doc in docs for m in doc.get("messages", [])}
+    return {name: by_name[name] for name in names}
+
+
+def trimmed(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The modules defining a message the client or the double uses. Each .api.json
+    document carries the types it imports, so the kept ones stand on their own."""
+    wanted = set(message_family((*USED_MESSAGES, *DOUBLE_MESSAGES), docs))
+    return [d for d in docs if wanted & {m[0] for m in d.get("messages", [])}]
+
+
+def crc_entry(docs: list[dict[str, Any]], version: str) -> dict[str, Any]:
+    """One release's entry of vppctl_py/api_crcs.json."""
+    names = message_family(USED_MESSAGES, docs)
+    return {"version": version, "messages": crcs(docs, names)}
+
+
+def dumps_definitions(docs: list[dict[str, Any]]) -> str:
+    """The get_api_json text the double serves: compact, like VPP's own."""
+    return json.dumps(docs, separators=(",", ":"))
