@@ -17,7 +17,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "support")]
-os.environ.setdefault("VPP_API_DIR", str(REPO.parent / "shared" / "vpp-api"))
+FIXTURES = REPO / "tests" / "fixtures" / "vpp"
+os.environ.setdefault("VPP_FAKE_DEFINITIONS", str(FIXTURES / "api-definitions.json"))
 
 from injected_pods import injected_pod  # noqa: E402
 
@@ -33,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pods", type=int, default=1000)
     args = parser.parse_args()
-    table = load_message_table(REPO.parent / "shared" / "fixtures" / "vpp" / "message-table.json")
+    table = load_message_table(FIXTURES / "message-table.json")
     work = Path(tempfile.mkdtemp(prefix="vclr", dir="/tmp"))
     (work / "vpp").mkdir()
     heap = HeapModel(size=64 << 30)  # room for every namespace: measuring time, not memory

@@ -20,8 +20,7 @@ from pathlib import Path
 from vppctl_py import Vpp
 from vppctl_py.testing import FakeVpp
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "vpp"
 
 
 def rate(label: str, count: int, step: Callable[[int], None]) -> float:
@@ -39,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=2000)
     args = parser.parse_args()
-    os.environ.setdefault("VPP_API_DIR", str(SHARED / "vpp-api"))
+    os.environ.setdefault("VPP_FAKE_DEFINITIONS", str(FIXTURES / "api-definitions.json"))
     with ExitStack() as stack:
         api_socket = os.environ.get("VPP_API_SOCKET")
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))

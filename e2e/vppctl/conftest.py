@@ -1,6 +1,7 @@
 """A client connected to a real VPP when VPP_API_SOCKET is set; every test here is
 skipped with the reason otherwise. Namespace sockets go to VPP_E2E_SOCKET_DIR (default:
-a temp dir, which works when VPP runs on this host and may write there)."""
+a temp dir, which works when VPP runs on this host and may write there). No API files are
+needed: the client loads VPP's definitions from VPP itself."""
 
 from __future__ import annotations
 
@@ -11,13 +12,6 @@ from pathlib import Path
 import pytest
 
 from vppctl_py import Vpp
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED_API = REPO.parent / "shared" / "vpp-api"
-
-if not Path("/usr/share/vpp/api").is_dir() and SHARED_API.is_dir():
-    # No VPP install here: use the 26.06 definitions the project is built against.
-    os.environ.setdefault("VPP_API_DIR", str(SHARED_API))
 
 
 @pytest.fixture
