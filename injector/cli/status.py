@@ -124,8 +124,17 @@ def main() -> None:
     app()
 
 
-kubectl_plugin = typer.Typer(add_completion=False, help="kubectl vcl: vcl-injector commands.")
+kubectl_plugin = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="kubectl vcl: vcl-injector commands."
+)
 kubectl_plugin.command("status")(status)
+
+
+@kubectl_plugin.callback()
+def _plugin() -> None:
+    """kubectl vcl: vcl-injector commands (kubectl vcl status ...)."""
+    # A callback makes the plugin a command group: with only one command, typer would
+    # otherwise run `status` for `kubectl vcl status -n demo` and take "status" as POD.
 
 
 def kubectl_main() -> None:

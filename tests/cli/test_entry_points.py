@@ -1,12 +1,16 @@
 """The agent's and vcl-status's command lines: clear start-up errors with their exit codes
 (no Kubernetes credentials, a root whose socket names would be too long, calico-vpp mode
 without a usable CRI socket), and vcl-status against the Kubernetes API double: table/json output, exit
-1 for an unhealthy pod, 3 when the API server cannot be read."""
+1 for an unhealthy pod, 3 when the API server cannot be read; `kubectl vcl status`
+run through kubectl itself."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +111,33 @@ def test_status_api_unreachable_is_exit_3(tmp_path: Path) -> None:
     }))  # fmt: skip
     result = CliRunner().invoke(status_app, ["-A", "--kubeconfig", str(path)])
     assert result.exit_code == 3 and "cannot reach the API server" in result.stderr
+
+
+def test_kubectl_plugin_as_kubectl_runs_it(
+    kubeconfig: tuple[KubeDouble, Path], tmp_path: Path
+) -> None:
+    """`kubectl vcl status -n NS`, through kubectl itself: kubectl finds kubectl-vcl on
+    PATH and passes it the words after `vcl` (a plugin that took "status" for a pod name
+    answered "pod status not found")."""
+    kubectl = shutil.which("kubectl")
+    plugin = shutil.which("kubectl-vcl")
+    assert kubectl and plugin, "kubectl and the installed kubectl-vcl entry point"
+    kube, path = kubeconfig
+    kube.namespaces["demo"] = {"vcl-injection": "enabled"}
+    kube.create_pod(injected_pod("web"))
+    env = {**os.environ, "KUBECONFIG": str(path),
+           "PATH": f"{Path(plugin).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    listed = subprocess.run([kubectl, "plugin", "list"], env=env, capture_output=True, text=True)
+    assert "kubectl-vcl" in listed.stdout
+    run = subprocess.run(
+        [kubectl, "vcl", "status", "-n", "demo", "-o", "json"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr  # the pod is unhealthy: no agent answers
+    (row,) = json.loads(run.stdout)
+    assert (row["namespace"], row["name"], row["injected"]) == ("demo", "web", True)
+    one = subprocess.run([kubectl, "vcl", "status", "web", "-n", "demo", "-o", "json"],
+                         env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert [r["name"] for r in json.loads(one.stdout)] == ["web"]
+    helped = subprocess.run([kubectl, "vcl"], env=env, capture_output=True, text=True)
+    assert "status" in helped.stdout
