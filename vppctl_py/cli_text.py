@@ -245,3 +245,17 @@ def parse_size(text: str) -> int:
     if m is None:
         raise CliTextError(f"not a VPP memory size: {text!r}")
     return round(float(m[1]) * UNITS[m[2].lower()])
+
+
+# format_clib_time (src/vppinfra/time.c), `show clock verbose`: "... init %.6f" is the
+# host's unix time when VPP's clock started, i.e. when this VPP process started.
+_CLOCK_INIT = re.compile(r"reftime \S+ now \S+ last \S+ init (\d+(?:\.\d+)?)")
+
+
+def parse_clock_init(text: str) -> float:
+    """When VPP started (unix seconds), from `show clock verbose`: a restarted VPP has a
+    new value even where its pid does not change (pid 1 in a container)."""
+    found = _CLOCK_INIT.search(text)
+    if found is None:
+        raise CliTextError(f"show clock verbose: no 'init' time in {text[:200]!r}")
+    return float(found.group(1))

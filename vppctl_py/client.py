@@ -135,6 +135,11 @@ class Vpp:
         r = self._conn.checked("control_ping")
         return Ping(r.vpe_pid)
 
+    def started_at(self) -> float:
+        """When this VPP process started (unix seconds; `show clock verbose`). Unlike
+        control_ping's vpe_pid it changes on every restart, also in a container."""
+        return cli_text.parse_clock_init(self.cli("show clock verbose"))
+
     def cli(self, cmd: str) -> str:
         """Run a debug CLI command (cli_inband) and return VPP's text verbatim.
 

@@ -27,6 +27,8 @@ from vppctl_py import (
 
 log = logging.getLogger("vcl_agent")
 MIB = 1024 * 1024
+# VPP prints its start time to the microsecond; a restart takes far longer than this.
+RESTART_TOLERANCE = 0.001
 
 
 class Reporter(Protocol):
@@ -104,7 +106,7 @@ class Agent:
         self.registrations: dict[str, PodRegistration] = {}
         self.vpp: VppClient | None = None
         self.binding = Binding()
-        self.vpp_pid: int | None = None
+        self.vpp_started: float | None = None  # when the VPP we talk to started
         self.vpp_down_since: float | None = None
         self.vpp_error: str | None = "not connected yet"  # why VPP is not usable, if so
         self.last_results: dict[str, ActionResult] = {}
@@ -173,28 +175,37 @@ class Agent:
         return True
 
     def _vpp(self) -> tuple[VppClient, bool]:
-        """A connected client, and whether VPP restarted since we last saw it."""
-        if self.vpp is None:
-            fresh = self.connect()
-            try:
-                self.binding = self._binding(fresh)
-            except BindingError:
-                fresh.close()  # retried, interface lookup included, on the next pass
-                raise
-            self.vpp = fresh
-        pid = self.vpp.ping().vpe_pid
-        restarted = self.vpp_pid is not None and pid != self.vpp_pid
+        """A connected client, and whether VPP restarted since we last saw it.
+
+        A restart is told by when VPP started (`show clock verbose`), never by its pid,
+        which is 1 in a container. A restart always breaks the connection, so only a new
+        connection can show one; the start time is kept on the host, so an agent that
+        restarted too still notices."""
+        if self.vpp is not None:
+            self.vpp.ping()  # the connection still answers
+            return self.vpp, False
+        fresh = self.connect()
+        try:
+            self.binding = self._binding(fresh)
+            started = fresh.started_at()
+        except (BindingError, VppError):
+            fresh.close()  # retried, interface lookup included, on the next pass
+            raise
+        self.vpp = fresh
+        known = self.vpp_started if self.vpp_started is not None else self.host.vpp_started()
+        restarted = known is not None and abs(started - known) > RESTART_TOLERANCE
         if restarted:
             self.metrics.vpp_restarts.inc()
-            log.warning("VPP restarted (pid %s -> %s): re-registering pods", self.vpp_pid, pid)
-        if self.vpp_pid is None or restarted or self.vpp_down_since is not None:
-            self.vpp_down_since = None
-            self.metrics.vpp_up.set(1)
-            if self.reporter:
-                self.reporter.node_label(True)
-                self.reporter.node_event("VppReady", f"VPP answers at {self._where()}")
+            log.warning("VPP restarted (started %.0f, before %.0f): re-registering pods",
+                        started, known)  # fmt: skip
+        self.vpp_started = started
+        self.host.record_vpp_started(started)
+        self.vpp_down_since = None
         self.vpp_error = None
-        self.vpp_pid = pid
+        self.metrics.vpp_up.set(1)
+        if self.reporter:
+            self.reporter.node_label(True)
+            self.reporter.node_event("VppReady", f"VPP answers at {self._where()}")
         return self.vpp, restarted
 
     def _binding(self, vpp: VppClient) -> Binding:

@@ -24,10 +24,26 @@ from injector.agent.registration import (
 )
 
 
+VPP_STARTED_FILE = "vpp-started"  # when the VPP last seen started: survives agent restarts
+
+
 class HostFiles:
     def __init__(self, root: str) -> None:
         self.root = Path(root)
         self.pods = self.root / "pods"
+
+    def vpp_started(self) -> float | None:
+        """When the VPP this node's agent last saw had started, if recorded."""
+        try:
+            return float((self.root / VPP_STARTED_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def record_vpp_started(self, started: float) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{VPP_STARTED_FILE}.tmp"
+        tmp.write_text(f"{started:.6f}\n")
+        os.replace(tmp, self.root / VPP_STARTED_FILE)
 
     def observe(self) -> dict[str, ObservedDirectory]:
         if not self.pods.is_dir():

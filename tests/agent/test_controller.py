@@ -88,12 +88,56 @@ def test_vpp_restart_reregisters_and_evicts(
     fake.restart()
     assert not agent.reconcile()  # the connection broke: VPP counts as down this pass
     assert recorder.of("node")[-1] == ("node", False)
-    assert agent.reconcile()  # reconnects, sees the new pid
+    assert agent.reconcile()  # reconnects, sees a VPP that started later
     assert vcl_namespaces(fake) == {f"vcl-{p['metadata']['uid']}" for p in pods}
     assert sorted(c[1] for c in recorder.of("evict")) == ["a", "b"]
     assert any(c[2] == "VppRestarted" for c in recorder.of("event"))
     assert recorder.of("node")[-1] == ("node", True)
     assert agent.metrics.vpp_restarts._value.get() == 1
+
+
+@pytest.mark.parametrize("agent_restarts_too", [False, True])
+def test_restart_of_a_vpp_in_a_container_is_detected(
+    tmp_path: Path, root: Path, agent_restarts_too: bool
+) -> None:
+    """VPP as pid 1 of its pod: the pid never changes, the start time does. An agent that
+    restarted meanwhile reads the start time it kept on the host."""
+    (tmp_path / "vpp").mkdir()
+    with FakeVpp(tmp_path / "vpp", container_pid=1) as fake:
+        recorder = Recorder()
+
+        def new_agent() -> Agent:
+            return Agent(AgentOptions(node="node-a", root=str(root)),
+                         connect=lambda: Vpp.connect(fake.api_socket), reporter=recorder)  # fmt: skip
+
+        agent = new_agent()
+        pods = [injected_pod("a")]
+        agent.sync_pods(by_uid(*pods))
+        assert agent.reconcile()
+        assert agent.reconcile()  # the same VPP: no restart
+        fake.restart()
+        assert fake.pid == 1
+        if agent_restarts_too:
+            agent = new_agent()
+            agent.sync_pods(by_uid(*pods))
+        else:
+            assert not agent.reconcile()
+        assert agent.reconcile()
+        assert [c[1] for c in recorder.of("evict")] == ["a"]
+        assert agent.metrics.vpp_restarts._value.get() == 1
+        assert vcl_namespaces(fake) == {f"vcl-{pods[0]['metadata']['uid']}"}
+
+
+def test_an_agent_restart_alone_is_no_vpp_restart(fake: FakeVpp, root: Path) -> None:
+    recorder = Recorder()
+    for _ in range(2):
+        agent = Agent(AgentOptions(node="node-a", root=str(root)),
+                      connect=lambda: Vpp.connect(fake.api_socket), reporter=recorder)  # fmt: skip
+        agent.sync_pods(by_uid(injected_pod("a")))
+        assert agent.reconcile()
+        if agent.vpp is not None:
+            agent.vpp.close()
+    assert recorder.of("evict") == []
 
 
 def test_vpp_down_sets_the_condition_false(agent: Agent, fake: FakeVpp, recorder: Recorder) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from vppctl_py.testing.state import Session, VppCrash, VppModel
@@ -175,6 +176,24 @@ def show_version(verbose: bool, pid: int) -> str:
     return "".join(f"{k:<26}{v}\n" for k, v in fields)
 
 
+def show_clock_verbose(model: VppModel) -> str:
+    """format_clib_time(verbose) and the thread lines (src/vlib/threads.c, VPP 26.06) for a
+    VPP started at model.started_at, one thread; timebase date as VPP prints it."""
+    now = time.time()
+    up = now - model.started_at
+    clock = (
+        f"Time now {up:.6f}\n"
+        f"          cpu time {up:.6f} now 0 last 0 since start 0 \n"
+        f"          reftime {up:.6f} now {now:.6f} last {now:.6f} init {model.started_at:.6f}\n"
+        f"          error 0.000000, clocks/sec 2000000000.000000"
+    )
+    date = time.strftime("%a, %d %b %Y %H:%M:%S", time.gmtime(now))
+    return (
+        f"{clock}, {date} GMT\nTime last barrier release 0.000000000\n0: {clock}\n"
+        "Thread 0 offset 0.000000000 error 0.000000000\n"
+    )
+
+
 def run_cli(model: VppModel, cmd: str, pid: int) -> tuple[int, str]:
     """(retval, text) of one cli_inband command."""
     words = cmd.split()
@@ -185,6 +204,8 @@ def run_cli(model: VppModel, cmd: str, pid: int) -> tuple[int, str]:
         return 0, show_version(line.endswith("verbose"), pid)
     if line == "show memory main-heap":
         return 0, show_memory_main_heap(model)
+    if line == "show clock verbose":
+        return 0, show_clock_verbose(model)
     session_cmd = _session_command(model, words)
     if session_cmd is not None:
         return 0, session_cmd() if model.session_enabled else SESSION_DISABLED

@@ -61,19 +61,23 @@ class FakeVpp:
         message_table: list[tuple[int, str]] | None = None,
         heap: HeapModel | None = None,
         fs_root: Path | None = None,
+        container_pid: int | None = None,
     ) -> None:
         """workdir holds api.sock and app_ns_sockets/ (a temp dir when None).
         definitions: a recorded get_api_json text (default $VPP_FAKE_DEFINITIONS); or
         api_dir, an installed *.api.json tree; the fake speaks and serves those. fs_root,
         when set, is where absolute sock_names are really created (so captured requests
-        naming /run/vpp/... can be replayed); VPP's socket dir then reads /run/vpp/...."""
+        naming /run/vpp/... can be replayed); VPP's socket dir then reads /run/vpp/....
+        container_pid: VPP runs in a pid namespace (a pod): its pid is this number and
+        stays the same across restarts, as pid 1 does in a container."""
         self._own_dir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="fakevpp-")) if workdir is None else workdir
         self.api_socket = str(self.workdir / "api.sock")
         self.codec = Codec.load(served_definitions(definitions, api_dir), message_table)
         self.heap = heap or HeapModel()
         self.fs_root = fs_root
-        self.pid = FIRST_PID
+        self.container_pid = container_pid
+        self.pid = FIRST_PID if container_pid is None else container_pid
         self.crashed: str | None = None
         self.unhandled: list[str] = []  # requests the fake does not implement
         self.frozen = False  # True: requests are read but never answered (a hung VPP)
@@ -147,7 +151,8 @@ class FakeVpp:
             self._drop_all()
             self.model.close_sockets()
             self.model = self._new_model()
-            self.pid += 1
+            if self.container_pid is None:
+                self.pid += 1
             self.crashed = None
             self.frozen = False
             self._listen()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,6 +111,7 @@ class VppModel:
     sessions: dict[int, Session] = field(default_factory=dict)
     next_fd: int = 16
     next_session: int = 0
+    started_at: float = field(default_factory=time.time)  # `show clock verbose`'s init
 
     def __post_init__(self) -> None:
         self.interfaces[0] = Interface(0, "local0", admin_up=False, link_up=False)
