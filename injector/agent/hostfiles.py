@@ -23,7 +23,6 @@ from injector.agent.registration import (
     PodRegistration,
 )
 
-
 VPP_STARTED_FILE = "vpp-started"  # when the VPP last seen started: survives agent restarts
 
 
