@@ -4,6 +4,7 @@ result. VppDisconnected is not caught here: the controller reconnects and replan
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from injector.agent.hostfiles import HostFiles
@@ -16,7 +17,7 @@ from injector.agent.plan import (
     RemoveDirectory,
     WriteConf,
 )
-from injector.agent.registration import ABSTRACT_SOCKET_NAME
+from injector.agent.registration import ABSTRACT_SOCKET_NAME, PodRegistration
 from vppctl_py import VppApiError, VppClient, VppInputError
 
 MIB = 1024 * 1024
@@ -91,10 +92,13 @@ class Applier:
         *,
         capacity: CapacityGuard | None = None,
         binding: Binding = Binding(),
+        before_conf: Callable[[PodRegistration], None] | None = None,
     ) -> None:
         self.vpp, self.host = vpp, host
         self.capacity = capacity or CapacityGuard()
         self.binding = binding
+        # What must exist before vcl.conf, the pod's go-ahead (the report socket).
+        self.before_conf = before_conf
 
     def observe(self) -> Observed:
         namespaces = {
@@ -130,6 +134,9 @@ class Applier:
             elif isinstance(action, AddNamespace):
                 return self._add(action)
             elif isinstance(action, WriteConf):
+                self.host.prepare(action.reg)
+                if self.before_conf is not None:
+                    self.before_conf(action.reg)
                 self.host.write_conf(action.reg)
         except VppInputError as exc:
             return ActionResult(action, "invalid", str(exc))

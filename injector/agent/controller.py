@@ -4,6 +4,7 @@ it (observe → plan → apply), and report the outcome to Kubernetes."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -16,6 +17,7 @@ from injector.agent.metrics import AgentMetrics
 from injector.agent.network import CalicoVppNetwork
 from injector.agent.plan import AddNamespace, WriteConf, plan
 from injector.agent.registration import CALICO_VPP, LOCAL, PodRegistration, desired
+from injector.agent.reports import ProcessReports
 from injector.kube.report import PodRef
 from vppctl_py import (
     VppApiDefinitionsError,
@@ -101,6 +103,7 @@ class Agent:
         self.metrics = metrics or AgentMetrics()
         self.host = HostFiles(options.root)
         self.capacity = CapacityGuard(estimate=options.namespace_cost)
+        self.reports = ProcessReports()
         self.pods: dict[str, dict[str, Any]] = {}
         self.states: dict[str, PodState] = {}
         self.registrations: dict[str, PodRegistration] = {}
@@ -156,8 +159,10 @@ class Agent:
             waiting: dict[str, str] = {}
             if self.pod_network is not None:
                 wanted, waiting = self.pod_network.resolve(vpp, wanted)
-            applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding)
+            applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding,
+                              before_conf=self._report_socket)  # fmt: skip
             results = applier.apply(plan(wanted, applier.observe(), keep=waiting))
+            self._report_sockets(wanted)
         except BindingError as exc:
             for pod in pods:
                 if pod["metadata"]["uid"] in self.registrations:
@@ -173,6 +178,19 @@ class Agent:
         self.metrics.resyncs.inc()
         self.metrics.resync_duration.observe(time.perf_counter() - started)
         return True
+
+    def _report_socket(self, reg: PodRegistration) -> None:
+        self.reports.ensure(reg, (reg.owner_uid, reg.owner_gid))
+
+    def _report_sockets(self, wanted: dict[str, PodRegistration]) -> None:
+        """Every registered pod keeps a report socket (rebound after an agent restart)."""
+        for reg in wanted.values():
+            if os.path.isdir(reg.directory):
+                try:
+                    self._report_socket(reg)
+                except OSError as exc:
+                    log.warning("report socket for pod %s: %s", reg.uid, exc)
+        self.reports.keep_only(set(wanted))
 
     def _vpp(self) -> tuple[VppClient, bool]:
         """A connected client, and whether VPP restarted since we last saw it.

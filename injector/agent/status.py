@@ -8,24 +8,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from injector.agent.attachment import attachment
 from injector.agent.controller import Agent
 from injector.core import constants as c
 from vppctl_py import App, Session, VppClient, VppError
-
-# A running pod may take a while to open its first socket; after this long with no VCL app
-# attached it is flagged (a static or non-libc binary bypasses LD_PRELOAD).
-ATTACH_GRACE_SECONDS = 120.0
-
-
-def _started_seconds_ago(pod: dict[str, Any], now: float) -> float | None:
-    started = (pod.get("status") or {}).get("startTime")
-    if not isinstance(started, str):
-        return None
-    try:
-        ts = time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
-    except ValueError:
-        return None
-    return now - ts
 
 
 @dataclass(frozen=True)
@@ -76,6 +62,8 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
         "apps": [],
         "workers": 0,
         "sessions": 0,
+        "attachment": [],
+        "problems": [],
         "warnings": list(injected.get("warnings", [])),
     }
     if reg is None:
@@ -87,12 +75,16 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
     warnings: list[str] = out["warnings"]
     if mine and settings.get("eventfd") is False:
         warnings.append("eventfd is off: this pod's VCL apps poll at 100% CPU when idle")
-    age = _started_seconds_ago(pod, now)
-    if not mine and out["phase"] == "Running" and age is not None and age > ATTACH_GRACE_SECONDS:
-        warnings.append(
-            "injected but no VCL app attached: a static or non-libc binary bypasses "
-            "LD_PRELOAD, or the app has opened no socket yet"
-        )
+    attached = attachment(
+        pod,
+        out["containers"],
+        agent.reports.of(uid),
+        mine,
+        listening_since=agent.reports.bound_at.get(uid),
+        now=now,
+    )
+    out["attachment"] = [a.as_dict() for a in attached]
+    out["problems"] = [a.problem for a in attached if a.problem]
     version = view.summary.get("version")
     if version and reg.runtime_version and not str(version).startswith(reg.runtime_version):
         warnings.append(

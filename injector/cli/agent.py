@@ -133,6 +133,7 @@ def run(
     threads = [
         threading.Thread(target=watcher.run, args=(stop,), name="pod-watch", daemon=True),
         threading.Thread(target=agent.run, args=(stop,), name="reconcile", daemon=True),
+        threading.Thread(target=agent.reports.run, args=(stop,), name="reports", daemon=True),
     ]
     server = uvicorn.Server(
         uvicorn.Config(create_app(agent), host="0.0.0.0", port=port, log_config=None)

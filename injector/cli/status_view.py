@@ -121,9 +121,12 @@ def _merge_agent(
     row.apps = len(entry.get("apps", []))
     row.workers = int(entry.get("workers", 0))
     row.sessions = int(entry.get("sessions", 0))
-    for warning in entry.get("warnings", []):
+    for warning in [*entry.get("problems", []), *entry.get("warnings", [])]:
         if warning not in row.warnings:
             row.warnings.append(warning)
+    if entry.get("problems"):
+        # A selected container not on VPP (preload did not take, LDP failed to load).
+        row.healthy = False
     if row.state != "registered":
         row.healthy = False
         if entry.get("message"):

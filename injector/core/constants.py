@@ -78,6 +78,13 @@ ENV_POD_UID: Final = "VCL_POD_UID"  # downward API metadata.uid, for subPathExpr
 # Lazy wiring: the interposer alone is preloaded and dlopens LDP (named here) at the first
 # socket that needs VPP, so an app keeps working on the kernel when VPP is down.
 ENV_DUALSTACK_LDP: Final = "VCL_DUALSTACK_LDP"
+# LDP names its VPP app "<LDP_APP_NAME>-ldp-<pid>": we set the container's name, so VPP's
+# apps tell which container attached; the interposer's reports carry it too.
+ENV_LDP_APP_NAME: Final = "LDP_APP_NAME"
+# Dataplane node: the agent's datagram socket in the pod's directory, where the interposer
+# reports each process (preload took, LDP loaded or why not).
+ENV_REPORT_SOCKET: Final = "VCL_REPORT_SOCKET"
+REPORT_SOCKET: Final = f"{VCL_DIR}/report.sock"
 ENV_VPP_STARTUP_CONF: Final = "VPP_STARTUP_CONF"
 ENV_VCL_CONF_CONTENT: Final = "VCL_CONF_CONTENT"
 
@@ -92,6 +99,8 @@ INJECTED_ENV: Final = (
     ENV_KERNEL_PORTS,
     ENV_KERNEL_LISTEN,
     ENV_DUALSTACK_LDP,
+    ENV_REPORT_SOCKET,
+    ENV_LDP_APP_NAME,
 )
 
 # Version of the vcl.io/status annotation format.

@@ -142,6 +142,7 @@ def render_fragments(config: InjectorConfig, settings: PodSettings) -> PodFragme
         "pod/container.yaml.j2",
         **common,
         env_file=c.VCL_ENV_FILE if node else "",
+        report_socket=c.REPORT_SOCKET,
         ldp_sid_bit=config.runtime.ldp_sid_bit,
         kernel_cidrs=settings.kernel_cidrs,
         kernel_ports=settings.kernel_ports,

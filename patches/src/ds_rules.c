@@ -163,7 +163,13 @@ const struct ds_config *ds_config(void) {
   return &cfg;
 }
 
-__attribute__((constructor)) static void ds_constructor(void) { (void)ds_config(); }
+__attribute__((constructor)) static void ds_constructor(void) {
+  const struct ds_config *c = ds_config();
+  if (c->vcl_enabled)
+    ds_report("started", NULL);
+  else
+    ds_report("disabled", "a dual-stack rule is malformed (see the container's log)");
+}
 
 /* Unwraps a v4-mapped IPv6 address so IPv4 rules apply to it. */
 static int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]) {

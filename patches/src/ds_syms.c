@@ -179,19 +179,22 @@ static void ds_vcl_init(void) {
   char path[256], err[384];
   if (ds_app_socket_path(path, sizeof path) && !ds_probe_app_socket(path, err, sizeof err)) {
     ds_log("VPP unreachable (%s); VCL path disabled, every socket stays on the kernel", err);
+    ds_report("vpp-unreachable", "%s", err);
     return;
   }
   ds_loading_ldp = 1;
   void *h = dlopen(cfg->ldp_path, RTLD_NOW | RTLD_LOCAL);
   ds_loading_ldp = 0;
   if (!h) {
-    ds_log("cannot load LDP (%s); VCL path disabled, every socket stays on the kernel",
-           dlerror());
+    const char *why = dlerror();
+    ds_log("cannot load LDP (%s); VCL path disabled, every socket stays on the kernel", why);
+    ds_report("ldp-failed", "%s", why ? why : "dlopen failed");
     return;
   }
   ds_ldp_handle = h;
   ds_vcl_load();
   DS_DEBUG("loaded LDP from %s", cfg->ldp_path);
+  ds_report("ldp-loaded", "%s", cfg->ldp_path);
   ds_vcl_ok = 1;
 }
 

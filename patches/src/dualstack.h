@@ -140,6 +140,8 @@ const struct ds_fns *ds_vcl_load(void);
 int ds_vcl_available(void);
 
 void ds_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Tells the node agent what happened in this process (ds_report.c); never blocks. */
+void ds_report(const char *state, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define DS_DEBUG(...)                           \
   do {                                          \
     if (DS_UNLIKELY(ds_config()->debug)) ds_log(__VA_ARGS__); \

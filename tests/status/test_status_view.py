@@ -91,6 +91,16 @@ def test_unregistered_states_are_unhealthy(report: dict[str, Any], words: str | 
         assert any(words in w for w in row.warnings)
 
 
+def test_a_container_not_on_vpp_makes_the_pod_unhealthy() -> None:
+    """Registered and Ready, but its container's preload did not take: vcl-status must not
+    say ok (the app silently runs on the kernel)."""
+    pod = injected_pod("web")
+    problem = "container app: preload did not take (no process loaded the interposer in 60s"
+    row = pod_row(pod, ENABLED, agent_report(pod, problems=[problem], apps=[]), CONFIG)
+    assert row.registered == "vcl-x" and not row.healthy
+    assert row.warnings[0] == problem
+
+
 def test_agent_unreachable_is_unhealthy_and_says_why() -> None:
     pod = injected_pod("web")
     row = pod_row(pod, ENABLED, None, CONFIG, agent_error="no vcl-agent pod on node node-a")

@@ -1,0 +1,103 @@
+"""Per selected container: did our code get into its processes, and did they reach VPP?
+
+From the interposer's reports (injector.agent.reports), the pod's container statuses and
+VPP's apps (LDP names each "<container>-ldp-<pid>"). Pure, so every case is a table test.
+A problem here makes the pod unhealthy in vcl-status: the app is running on the kernel
+while everything else says "injected, registered, ready".
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from injector.agent.reports import ProcessReport
+from vppctl_py import App
+
+# A process reports "started" from our constructor, before main(): a container running this
+# long without one never loaded the interposer.
+REPORT_GRACE_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class ContainerAttachment:
+    name: str
+    running: bool
+    processes: int  # that reported
+    vpp_apps: int  # VPP apps named after the container
+    ldp: str  # loaded | failed | vpp-unreachable | not loaded yet | -
+    problem: str | None  # what makes the pod unhealthy, said for a person
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "running": self.running, "processes": self.processes,
+                "vppApps": self.vpp_apps, "ldp": self.ldp, "problem": self.problem}  # fmt: skip
+
+
+def started_at(status: Mapping[str, Any]) -> float | None:
+    """A container status's running.startedAt as unix time, if running."""
+    running = ((status.get("state") or {}).get("running") or {}).get("startedAt")
+    if not isinstance(running, str):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(running, "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None
+
+
+def container_statuses(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    status = pod.get("status") or {}
+    every = [*(status.get("containerStatuses") or []), *(status.get("initContainerStatuses") or [])]
+    return {str(s.get("name")): s for s in every}
+
+
+def attachment(
+    pod: Mapping[str, Any],
+    selected: Iterable[str],
+    reports: list[ProcessReport],
+    apps: list[App],
+    *,
+    listening_since: float | None,
+    now: float,
+) -> list[ContainerAttachment]:
+    """One entry per selected container. listening_since: when the agent's report socket
+    for this pod was bound (reports from containers started before it were not heard)."""
+    statuses = container_statuses(pod)
+    result = []
+    for name in selected:
+        mine = [r for r in reports if r.container == name]
+        vpp_apps = sum(1 for a in apps if a.name.startswith(f"{name}-ldp-"))
+        since = started_at(statuses.get(name, {}))
+        failed = [r for r in mine if r.state in ("ldp-failed", "disabled")]
+        unreachable = [r for r in mine if r.state == "vpp-unreachable"]
+        ldp = (
+            "failed" if failed else
+            "loaded" if vpp_apps or any(r.state == "ldp-loaded" for r in mine) else
+            "vpp-unreachable" if unreachable else
+            "not loaded yet" if mine else "-"
+        )  # fmt: skip
+        problem = None
+        if failed:
+            r = failed[-1]
+            problem = (
+                f"container {name}: {r.comm} (pid {r.pid}) cannot use VPP: "
+                + ("LDP failed to load: " if r.state == "ldp-failed" else "")
+                + r.detail
+            )
+        elif (
+            not mine
+            and since is not None
+            and listening_since is not None
+            and since >= listening_since
+            and now - since > REPORT_GRACE_SECONDS
+        ):
+            problem = (
+                f"container {name}: preload did not take (no process loaded the interposer "
+                f"in {int(now - since)}s: a static binary or a non-glibc runtime, which "
+                "LD_PRELOAD cannot enter); it runs on the kernel"
+            )
+        pids = len({r.pid for r in mine})
+        result.append(ContainerAttachment(name, since is not None, pids, vpp_apps, ldp, problem))
+    return result

@@ -1,0 +1,170 @@
+"""What the interposer in each pod reports: per container, per process, did the preload
+take, did LDP load (or why not). One SOCK_DGRAM socket per registered pod, in the pod's
+directory (`report.sock`, the pod sees it as /etc/vcl/report.sock); datagrams are one
+tab-separated line, `vcl-report/1 <container> <pid> <comm> <state> <detail>`.
+
+A container with no report at all after it started never ran our code: a static binary
+or a non-glibc runtime, where LD_PRELOAD does not reach ("preload did not take"). One
+whose processes report `ldp-failed` lacks a library LDP needs in its image. Both run on
+the kernel while the pod looks fine; vcl-status shows them unhealthy instead.
+
+Datagrams come from the pod (untrusted): lines are length-capped, fields checked, and the
+per-pod memory is bounded (the newest processes are kept).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import socket
+import stat
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from injector.agent.registration import PodRegistration
+
+REPORT_SOCKET_NAME = "report.sock"
+MAGIC = "vcl-report/1"
+STATES = frozenset({"started", "ldp-loaded", "ldp-failed", "vpp-unreachable", "disabled"})
+MAX_DATAGRAM = 1024
+MAX_PROCESSES = 64  # per pod: the newest are kept
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    container: str
+    pid: int
+    comm: str
+    state: str  # the latest: started < ldp-loaded | ldp-failed | vpp-unreachable | disabled
+    detail: str
+    at: float  # when the agent received it (unix time)
+
+
+def parse(datagram: bytes, now: float) -> ProcessReport | None:
+    """One report, or None for anything that is not one (never raises)."""
+    try:
+        fields = datagram[:MAX_DATAGRAM].decode("utf-8", "replace").split("\t")
+    except Exception:  # pragma: no cover - decode with "replace" does not raise
+        return None
+    if len(fields) != 6 or fields[0] != MAGIC or fields[4] not in STATES:
+        return None
+    container, pid, comm, state, detail = fields[1:]
+    if not pid.isdigit() or not container or len(container) > 63:
+        return None
+    return ProcessReport(container, int(pid), comm[:32], state, detail[:320], now)
+
+
+class ProcessReports:
+    """The report sockets of registered pods and what came through them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: dict[str, socket.socket] = {}  # uid -> bound socket
+        self._paths: dict[str, Path] = {}
+        self.bound_at: dict[str, float] = {}  # uid -> when its socket was (re)bound
+        self._reports: dict[str, OrderedDict[tuple[str, int], ProcessReport]] = {}
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+
+    def ensure(self, reg: PodRegistration, owner: tuple[int | None, int | None]) -> None:
+        """The pod's report socket, bound before its vcl.conf is written (the app may start
+        right after); rebound after an agent restart, when the file is stale."""
+        path = Path(reg.directory) / REPORT_SOCKET_NAME
+        with self._lock:
+            if reg.uid in self._sockets and self._paths[reg.uid] == path and _is_socket(path):
+                return
+            self._close(reg.uid)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            try:
+                sock.bind(str(path))
+            except OSError:
+                sock.close()
+                raise
+            # Sending needs write permission on the socket: the pod's user or group.
+            if os.geteuid() == 0:
+                os.chown(path, owner[0] if owner[0] is not None else -1, owner[1] or -1)
+            os.chmod(path, 0o660)
+            self._sockets[reg.uid] = sock
+            self._paths[reg.uid] = path
+            self.bound_at[reg.uid] = time.time()
+            self._reports.setdefault(reg.uid, OrderedDict())
+            self._selector.register(sock, selectors.EVENT_READ, reg.uid)
+        self._wake_w.send(b"w")
+
+    def keep_only(self, uids: set[str]) -> None:
+        """Close the sockets (and forget the reports) of pods no longer registered."""
+        with self._lock:
+            for uid in [u for u in self._sockets if u not in uids]:
+                self._close(uid)
+            for uid in [u for u in self._reports if u not in uids]:
+                del self._reports[uid]
+
+    def _close(self, uid: str) -> None:
+        sock = self._sockets.pop(uid, None)
+        path = self._paths.pop(uid, None)
+        self.bound_at.pop(uid, None)
+        if sock is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
+            sock.close()
+        if path is not None and _is_socket(path):
+            path.unlink(missing_ok=True)
+
+    def of(self, uid: str) -> list[ProcessReport]:
+        with self._lock:
+            return list(self._reports.get(uid, {}).values())
+
+    def receive(self, uid: str, datagram: bytes) -> None:
+        report = parse(datagram, time.time())
+        if report is None:
+            return
+        with self._lock:
+            known = self._reports.get(uid)
+            if known is None:
+                return
+            key = (report.container, report.pid)
+            # "started" never hides what came after it for the same process.
+            if report.state == "started" and key in known:
+                return
+            known[key] = report
+            known.move_to_end(key)
+            while len(known) > MAX_PROCESSES:
+                known.popitem(last=False)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            for key, _ in self._selector.select(timeout=1.0):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock is self._wake_r:
+                    sock.recv(64)
+                    continue
+                for _ in range(256):  # drain, but let other pods' sockets have a turn
+                    try:
+                        datagram = sock.recv(MAX_DATAGRAM)
+                    except (BlockingIOError, OSError):
+                        break
+                    self.receive(str(key.data), datagram)
+
+    def close(self) -> None:
+        with self._lock:
+            for uid in list(self._sockets):
+                self._close(uid)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _is_socket(path: Path) -> bool:
+    try:
+        return stat.S_ISSOCK(path.lstat().st_mode)
+    except OSError:
+        return False

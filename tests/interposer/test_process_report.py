@@ -1,0 +1,98 @@
+"""What the interposer tells the node agent (VCL_REPORT_SOCKET, one datagram per event):
+"started" from every process the preload entered, with the container (LDP_APP_NAME), pid
+and program; "ldp-loaded" when lazy LDP loads; "ldp-failed" with the loader's reason when
+it cannot (a library missing in the app's image); "vpp-unreachable" when the app socket is
+not there; "disabled" for a malformed rule. Nothing is sent without VCL_REPORT_SOCKET, and
+a missing agent socket costs the app nothing (the program still works)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RULES = {"VCL_DUALSTACK_TEST": "1", "VCL_KERNEL_CIDRS": "127.0.0.1/32"}
+
+PROGRAM = (
+    "import socket, sys\n"
+    "s = socket.socket()\n"
+    "try:\n    s.connect(('127.0.0.2', 9))\nexcept OSError:\n    pass\n"
+    "print('done')\n"
+)
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
+    path = tmp_path / "report.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    yield sock, path
+    sock.close()
+
+
+def reports(sock: socket.socket) -> list[list[str]]:
+    found = []
+    sock.settimeout(1)
+    while True:
+        try:
+            found.append(sock.recv(1024).decode().split("\t"))
+        except TimeoutError:
+            return found
+
+
+def run(build: Any, path: Path, extra: dict[str, str]) -> str:
+    env = {**RULES, "VCL_REPORT_SOCKET": str(path), "LDP_APP_NAME": "web", **extra}
+    proc = build.run([sys.executable, "-c", PROGRAM], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "done\n"
+    return proc.stderr
+
+
+def test_started_and_ldp_loaded(build: Any, agent: tuple[socket.socket, Path]) -> None:
+    sock, path = agent
+    run(build, path, {})
+    got = reports(sock)
+    assert got[0][:2] == ["vcl-report/1", "web"] and got[0][3:5] == ["python3", "started"]
+    assert int(got[0][2]) > 1
+    if build.vcl_side == "ldp-lazy":
+        assert [r[4] for r in got] == ["started", "ldp-loaded"]
+        assert got[1][5].endswith("libfake_ldp.so")
+    else:
+        assert [r[4] for r in got] == ["started"]
+
+
+def test_ldp_that_cannot_load_is_reported_with_the_reason(
+    build: Any, agent: tuple[socket.socket, Path], tmp_path: Path
+) -> None:
+    if build.vcl_side != "ldp-lazy":
+        pytest.skip("only the lazy wiring loads LDP itself")
+    sock, path = agent
+    stderr = run(build, path, {"VCL_DUALSTACK_LDP": str(tmp_path / "libvcl_ldpreload.so")})
+    assert "cannot load LDP" in stderr
+    got = reports(sock)
+    assert [r[4] for r in got] == ["started", "ldp-failed"]
+    assert "libvcl_ldpreload.so: cannot open shared object file" in got[1][5]
+
+
+def test_vpp_unreachable_and_disabled(
+    build: Any, agent: tuple[socket.socket, Path], tmp_path: Path
+) -> None:
+    sock, path = agent
+    if build.vcl_side == "ldp-lazy":
+        run(build, path, {"VCL_VPP_SAPI_SOCKET": str(tmp_path / "gone.sock")})
+        got = reports(sock)
+        assert [r[4] for r in got] == ["started", "vpp-unreachable"]
+        assert "gone.sock" in got[1][5]
+    run(build, path, {"VCL_KERNEL_PORTS": "http"})
+    assert [r[4] for r in reports(sock)] == ["disabled"]
+
+
+def test_no_socket_no_report_and_no_harm(build: Any, tmp_path: Path) -> None:
+    proc = build.run([sys.executable, "-c", PROGRAM],
+                     {**RULES, "VCL_REPORT_SOCKET": str(tmp_path / "nobody.sock")})  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout == "done\n"
