@@ -1,15 +1,18 @@
-"""Fixtures for the manifests tests: manifests/build.py and manifests/render.py as modules,
-and every overlay rendered once."""
+"""Fixtures for the manifests tests: manifests/render.py as a module, and every overlay
+rendered once by `kubectl kustomize` (what `kubectl apply -k` applies)."""
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -33,15 +36,19 @@ def overlay_names() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def kbuild() -> ModuleType:
-    return _load("build")
-
-
-@pytest.fixture(scope="session")
 def vpp_render() -> ModuleType:
     return _load("render")
 
 
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl renders the manifests (as `kubectl apply -k` does)"
+    out = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, f"kubectl kustomize {directory}: {out.stderr}"
+    return [o for o in yaml.safe_load_all(out.stdout) if o]
+
+
 @pytest.fixture(scope="session")
-def overlays(kbuild: ModuleType) -> dict[str, list[dict[str, Any]]]:
-    return {name: kbuild.build(MANIFESTS / name) for name in overlay_names()}
+def overlays() -> dict[str, list[dict[str, Any]]]:
+    return {name: kustomize(MANIFESTS / name) for name in overlay_names()}
