@@ -344,6 +344,19 @@ class Agent:
             result = "evicted" if self.reporter.evict(ref) else "refused"
             self.metrics.evictions.labels(result).inc()
 
+    def shutdown(self) -> None:
+        """The agent stops (SIGTERM): nothing registers pods on this node any more, so the
+        node stops offering VPP (new injected pods wait for an agent instead of hanging in
+        vcl-init). With no pod registered (an uninstall after the documented steps),
+        nothing of ours stays on the host either."""
+        if self.reporter is not None:
+            self.reporter.node_label(False)
+        if not self.registrations:
+            self.host.forget_vpp_started()
+        self.reports.close()
+        if self.vpp is not None:
+            self.vpp.close()
+
     def pod_snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.pods.values())

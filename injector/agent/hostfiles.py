@@ -38,6 +38,11 @@ class HostFiles:
         except (OSError, ValueError):
             return None
 
+    def forget_vpp_started(self) -> None:
+        (self.root / VPP_STARTED_FILE).unlink(missing_ok=True)
+        if self.pods.is_dir() and not any(self.pods.iterdir()):
+            self.pods.rmdir()
+
     def record_vpp_started(self, started: float) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{VPP_STARTED_FILE}.tmp"

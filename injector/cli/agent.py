@@ -145,6 +145,8 @@ def run(
     server.should_exit = True
     watcher.stop()
     agent.wake()
+    threads[1].join(timeout=10)  # the reconcile pass under way finishes first
+    agent.shutdown()
 
 
 def main() -> None:

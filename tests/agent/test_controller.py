@@ -197,3 +197,28 @@ async def test_status_endpoint(agent: Agent, fake: FakeVpp) -> None:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_shutdown_withdraws_the_node_and_leaves_nothing_without_pods(
+    fake: FakeVpp, root: Path
+) -> None:
+    recorder = Recorder()
+    agent = Agent(AgentOptions(node="node-a", root=str(root)),
+                  connect=lambda: Vpp.connect(fake.api_socket), reporter=recorder)  # fmt: skip
+    web = injected_pod("web")
+    agent.sync_pods(by_uid(web))
+    assert agent.reconcile()
+    agent.sync_pods({})  # the pods were recreated elsewhere (uninstall, step 2)
+    assert agent.reconcile()
+    agent.shutdown()
+    assert recorder.of("node")[-1] == ("node", False)
+    assert sorted(p.name for p in root.iterdir()) == []
+
+
+def test_shutdown_with_pods_keeps_what_a_restarted_agent_needs(fake: FakeVpp, root: Path) -> None:
+    agent = Agent(AgentOptions(node="node-a", root=str(root)),
+                  connect=lambda: Vpp.connect(fake.api_socket), reporter=Recorder())  # fmt: skip
+    agent.sync_pods(by_uid(injected_pod("web")))
+    assert agent.reconcile()
+    agent.shutdown()
+    assert (root / "vpp-started").exists() and any((root / "pods").iterdir())
