@@ -31,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "support"))
 from webhook_process import free_port, start_webhook
 
-K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
+K8S = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "k8s"
 
 
 def review_body() -> bytes:

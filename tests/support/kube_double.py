@@ -1,7 +1,8 @@
 """A small Kubernetes API server double for agent tests: the real kubernetes client
-talks HTTP to it. Shapes follow the apiserver captures in ../shared/fixtures/k8s: a
-PodList with metadata.resourceVersion, watch events one JSON object per line, and for a
-too-old resourceVersion HTTP 200 with one ERROR event (Status, code 410) and the end."""
+talks HTTP to it. Shapes follow the apiserver captures in tests/fixtures/k8s (made by
+e2e/record/k8s.py; tests/agent/test_recorded_watch.py serves them verbatim): a PodList
+with metadata.resourceVersion, watch events one JSON object per line, and for a too-old
+resourceVersion HTTP 200 with one ERROR event (Status, code 410) and the end."""
 
 from __future__ import annotations
 

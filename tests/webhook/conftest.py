@@ -1,4 +1,5 @@
-"""Fixtures for webhook tests: the ASGI app over httpx, and the real apiserver captures."""
+"""Fixtures for webhook tests: the ASGI app over httpx, and the real apiserver captures
+(tests/fixtures/k8s)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from injector.webhook.app import create_app
 from injector.webhook.state import WebhookState
 
-K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
+K8S = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # e2e/record/k8s.py made them
 
 
 @pytest.fixture

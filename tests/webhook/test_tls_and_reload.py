@@ -28,7 +28,7 @@ from injector.webhook import certs
 from injector.webhook.server import FileWatcher, ServeOptions, build, serve
 from injector.webhook.tls import ReloadingTLS
 
-K8S = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "k8s"
+K8S = Path(__file__).resolve().parents[1] / "fixtures" / "k8s"  # e2e/record/k8s.py made them
 
 
 def peer_cert(port: int, ca: Path) -> x509.Certificate:

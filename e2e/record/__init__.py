@@ -1,0 +1,1 @@
+"""Recorders: scripts that make the fixtures in tests/fixtures from real systems."""
