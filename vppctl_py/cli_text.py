@@ -2,7 +2,7 @@
 
 VPP has no dump message for app namespaces, apps, app workers or sessions, so these
 come from `cli_inband` text, parsed here and tested on real captures
-(../shared/fixtures/vpp/cli). The texts carry ANSI colour codes (`show app ns`, even via
+(tests/fixtures/vpp/cli). The texts carry ANSI colour codes (`show app ns`, even via
 cli_inband with `unix { nocolor }`) and NUL bytes (`show app`, `api-clients`: VPP prints
 a C string's terminator): both are handled here, nowhere else.
 """
@@ -220,7 +220,7 @@ def _listener_for(local: str, listening: dict[str, str]) -> str | None:
 def parse_main_heap(text: str) -> MainHeap:
     """`show memory main-heap`.
 
-    No capture of this command exists in ../shared/fixtures; the format is derived from
+    No capture of this command is recorded; the format is derived from
     VPP 26.06's source: show_memory_usage (src/vlib/cli.c) prints format_clib_mem_heap
     (src/vppinfra/mem_dlmalloc.c): "base 0x..., size 1g, ..., name 'main heap'", an
     optional page-stats block, then "total: 1023.99M, used: 60.36M, free: 963.63M,

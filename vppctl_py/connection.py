@@ -232,9 +232,10 @@ def _abandon_transport(papi: Any) -> None:
     transport = papi.transport
     transport.connected = False
     _close_socket(papi)
-    if transport.message_thread is not None:
+    thread = transport.message_thread
+    if thread is not None and thread.is_alive():  # a failed connect never started it
         transport.sque.put(True)
-        transport.message_thread.join(timeout=1.0)
+        thread.join(timeout=1.0)
     transport.message_thread = None
 
 

@@ -25,6 +25,8 @@ import contextlib
 import datetime
 import json
 import os
+import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,17 +57,19 @@ APP_STATE_COMMANDS = (
 )  # fmt: skip
 
 # An LDP program of ours: threads that each listen on (or connect to) one port and hold
-# the connection, so VPP shows one app worker per thread with multi-thread-workers.
+# the connection, so VPP shows one app worker per thread with multi-thread-workers. The
+# threads never end: VCL drops a thread's worker, sessions and all, when it exits.
 PY_APP = """
 import socket, sys, threading
-role, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
+role, address, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
 held, ready = [], threading.Barrier(len(ports) + 1)
 def serve(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(8); held.append(s); ready.wait()
-    held.append(s.accept()[0])
+    held.append(s.accept()[0]); threading.Event().wait()
 def call(port):
-    c = socket.create_connection(("%s" % ADDRESS, port)); held.append(c); ready.wait()
+    c = socket.create_connection((address, port)); held.append(c); ready.wait()
+    threading.Event().wait()
 threads = [threading.Thread(target=serve if role == "server" else call, args=(p,)) for p in ports]
 for t in threads: t.start()
 ready.wait(); print("ready", flush=True); threading.Event().wait()
@@ -133,7 +137,8 @@ def record_definitions(api_socket: str, out: Path, crc_table: Path | None) -> di
     (out / "message-table.json").write_text(json.dumps([[i, k] for k, i in table], indent=1))
     if crc_table is not None:
         doc = json.loads(crc_table.read_text()) if crc_table.exists() else {"releases": {}}
-        doc["releases"][release_name(version)] = vpp_defs.crc_entry(docs, version)
+        keys = [key for key, _ in table]
+        doc["releases"][release_name(version)] = vpp_defs.crc_entry(docs, keys, version)
         crc_table.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return {i: k.rpartition("_")[0] for k, i in table}
 
@@ -144,7 +149,8 @@ def record_wire(api_socket: str, out: Path, names: dict[int, str]) -> None:
 
     with tempfile.TemporaryDirectory(prefix="vcl-wire-") as tmp:
         api_dir = Path(tmp) / "api"
-        for doc in json.loads((out / "api-definitions.json").read_text()):
+        served = json.loads((out / "api-definitions.json").read_text())
+        for doc in [*served, {"module": "memclnt", **vpp_defs.memclnt()}]:
             (api_dir / "core").mkdir(parents=True, exist_ok=True)
             (api_dir / "core" / f"{doc['module']}.api.json").write_text(json.dumps(doc))
         with WireRecorder(Path(tmp) / "proxy.sock", api_socket) as proxy:
@@ -182,27 +188,37 @@ def vcl_conf(path: Path, socket: str, *, workers: bool) -> Path:
     return path
 
 
+def first_line(proc: subprocess.Popen[str], *, timeout: float) -> str:
+    """The program's first line of output, or "" if it says nothing in time."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    return proc.stdout.readline() if ready else ""
+
+
 @contextlib.contextmanager
 def vcl_apps(prefix: Path, work: Path) -> Iterator[list[subprocess.Popen[str]]]:
     """tenant-a: an LDP Python server (5001, 5002) and its client, 3 workers each;
     tenant-b: vcl_test_server with 2 workers on 5201 (and 5202). Killed on exit."""
-    lib = next(p for p in prefix.glob("lib*/libvcl_ldpreload.so*")).parent
+    found = sorted(prefix.glob("lib*/**/libvcl_ldpreload.so"))
+    if not found:
+        raise RuntimeError(f"no libvcl_ldpreload.so under {prefix}/lib*")
+    lib = found[0].parent
     conf_a = vcl_conf(work / "vcl-a.conf", f"{SOCKETS}/tenant-a", workers=True)
     conf_b = vcl_conf(work / "vcl-b.conf", "abstract:vpp-ns-tenant-b", workers=False)
     ldp = {"LD_PRELOAD": str(lib / "libvcl_ldpreload.so"), "LD_LIBRARY_PATH": str(lib),
            "VCL_CONFIG": str(conf_a), "LDP_SID_BIT": "20"}  # fmt: skip
-    script = PY_APP.replace("%s", LOOP_ADDRESS)
     procs: list[subprocess.Popen[str]] = []
     try:
         for role in ("server", "client"):
             procs.append(subprocess.Popen(
-                [sys.executable, "-c", script, role, "5001", "5002"], stdout=subprocess.PIPE,
+                [sys.executable, "-c", PY_APP, role, LOOP_ADDRESS, "5001", "5002"],
+                stdout=subprocess.PIPE,
                 text=True, env={**os.environ, **ldp},
             ))  # fmt: skip
-            line = procs[-1].stdout.readline() if procs[-1].stdout else ""
+            line = first_line(procs[-1], timeout=30)
             if line.strip() != "ready":
                 raise RuntimeError(f"the LDP {role} did not start (said {line!r})")
-        server = next(prefix.glob("bin/vcl_test_server"))
+        server = prefix / "bin" / "vcl_test_server"
         procs.append(subprocess.Popen(
             [str(server), "-w", "2", "5201"], stdout=subprocess.DEVNULL, text=True,
             env={**os.environ, "LD_LIBRARY_PATH": str(lib), "VCL_CONFIG": str(conf_b)},
@@ -265,6 +281,10 @@ def main(
 ) -> None:
     """Record tests/fixtures/vpp from a freshly started VPP (see the module docstring)."""
     out.mkdir(parents=True, exist_ok=True)
+    # A fresh recording: nothing of an older one may linger (README.md is prose, kept).
+    shutil.rmtree(out / "cli", ignore_errors=True)
+    for old in out.glob("*.json"):
+        old.unlink()
     names = record_definitions(api_socket, out, crc_table)
     record_wire(api_socket, out, names)
     papi = bootstrap_client(api_socket, "vcl-record")

@@ -1,7 +1,7 @@
 """What the recorder keeps of VPP's API definitions: the modules and CRCs vppctl_py uses.
 
-Shared by `e2e.record.vpp` (which asks a real VPP) and nothing else; kept apart so the
-trimming rules can be read (and unit-tested) without a VPP.
+VPP's get_api_json answers every module but memclnt, which vpp-papi bundles (it needs it
+to connect at all); memclnt's messages (control_ping, the handshake) come from there.
 """
 
 from __future__ import annotations
@@ -42,23 +42,32 @@ def message_family(requests: Iterable[str], docs: list[dict[str, Any]]) -> list[
     return sorted(names)
 
 
-def crcs(docs: list[dict[str, Any]], names: Iterable[str]) -> dict[str, str]:
-    """name -> "0x..." CRC as the definitions give it."""
-    by_name = {m[0]: m[-1]["crc"] for doc in docs for m in doc.get("messages", [])}
-    return {name: by_name[name] for name in names}
+def memclnt() -> dict[str, Any]:
+    """vpp-papi's bundled memclnt.api.json (VPP's get_api_json leaves it out)."""
+    from importlib import resources
+
+    doc: dict[str, Any] = json.loads(
+        resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
+    )
+    return doc
 
 
 def trimmed(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The modules defining a message the client or the double uses. Each .api.json
     document carries the types it imports, so the kept ones stand on their own."""
-    wanted = set(message_family((*USED_MESSAGES, *DOUBLE_MESSAGES), docs))
+    wanted = set(message_family((*USED_MESSAGES, *DOUBLE_MESSAGES), [*docs, memclnt()]))
     return [d for d in docs if wanted & {m[0] for m in d.get("messages", [])}]
 
 
-def crc_entry(docs: list[dict[str, Any]], version: str) -> dict[str, Any]:
-    """One release's entry of vppctl_py/api_crcs.json."""
-    names = message_family(USED_MESSAGES, docs)
-    return {"version": version, "messages": crcs(docs, names)}
+def crc_entry(docs: list[dict[str, Any]], table: Iterable[str], version: str) -> dict[str, Any]:
+    """One release's entry of vppctl_py/api_crcs.json: the CRC of each message vppctl_py
+    sends or reads, as VPP's message table (`name_crc` keys) gives it."""
+    names = message_family(USED_MESSAGES, [*docs, memclnt()])
+    by_name = {key.rpartition("_")[0]: "0x" + key.rpartition("_")[2] for key in table}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"VPP's message table lacks {', '.join(missing)}")
+    return {"version": version, "messages": {name: by_name[name] for name in names}}
 
 
 def dumps_definitions(docs: list[dict[str, Any]]) -> str:

@@ -6,6 +6,7 @@ capture); sizes; malformed input raising CliTextError."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,17 @@ def read(vpp_fixtures: Path, name: str) -> str:
             ],
         ),
         (
-            "hazard/show_app_ns_after_add_0.txt",
-            [(0, "default", 0, "DELETED (4294967295)"), (1, "half-0", 0, "local0")],
+            "hazard/show_app_ns_after_bad_add.txt",
+            [(0, "default", 0, "DELETED (4294967295)"), (1, "half-bad", 0, "local0")],
         ),
-        ("hazard/show_app_ns_after_del_2.txt", [(0, "default", 0, "DELETED (4294967295)")]),
+        (
+            "hazard/show_app_ns_after_missing_dir_add.txt",
+            [(0, "default", 0, "DELETED (4294967295)"), (1, "half-dir", 0, "local0")],
+        ),
+        (
+            "hazard/show_app_ns_after_missing_dir_del.txt",
+            [(0, "default", 0, "DELETED (4294967295)")],
+        ),
     ],
 )
 def test_show_app_ns(vpp_fixtures: Path, capture: str, expected: list[tuple[object, ...]]) -> None:
@@ -82,11 +90,12 @@ def test_show_app_ns_without_colour_codes_uses_column_widths(vpp_fixtures: Path)
 def test_show_app_with_nul_bytes(vpp_fixtures: Path) -> None:
     text = read(vpp_fixtures, "3-vcl-apps/show_app.txt")
     assert "\0" in text
-    assert cli_text.parse_apps(text) == [
-        cli_text.AppRow(1, "python3-ldp-31069", "tenant-a"),
-        cli_text.AppRow(2, "python3-ldp-31072", "tenant-a"),
-        cli_text.AppRow(3, "vcl_test_server", "tenant-b"),
-    ]
+    rows = cli_text.parse_apps(text)
+    assert [(r.index, r.ns_id) for r in rows] == [(1, "tenant-a"), (2, "tenant-a"), (3, "tenant-b")]
+    # LDP names its app "<program>-ldp-<pid>"; vcl_test_server is a VCL app of its own.
+    assert [re.sub(r"\d+$", "PID", r.name) for r in rows] == [
+        "python3-ldp-PID", "python3-ldp-PID", "vcl_test_server"
+    ]  # fmt: skip
     assert cli_text.parse_apps(read(vpp_fixtures, "1-empty/show_app.txt")) == []
     verbose = read(vpp_fixtures, "3-vcl-apps/show_app_verbose.txt")
     assert cli_text.parse_apps(verbose) == cli_text.parse_apps(text)
@@ -97,7 +106,9 @@ def test_api_clients_lists_workers(vpp_fixtures: Path) -> None:
         read(vpp_fixtures, "3-vcl-apps/show_app_ns_id_tenant-b_api-clients.txt")
     )
     assert socket == "abstract:vpp-ns-tenant-b"
-    assert workers == [cli_text.ApiClient(3, 0, 30), cli_text.ApiClient(3, 1, 33)]
+    # vcl_test_server -w 2: app 3's workers 0 and 1, each on its own socket connection.
+    assert [(w.app_index, w.wrk_index) for w in workers] == [(3, 0), (3, 1)]
+    assert len({w.fd for w in workers}) == 2 and all(w.fd > 2 for w in workers)
     _, none = cli_text.parse_api_clients(
         read(vpp_fixtures, "4-apps-exited/show_app_ns_id_tenant-a_api-clients.txt")
     )
@@ -109,7 +120,10 @@ def test_app_workers_from_show_app_mq(vpp_fixtures: Path) -> None:
     by_app: dict[int, list[int]] = {}
     for w in workers:
         by_app.setdefault(w.app_index, []).append(w.wrk_index)
-    assert by_app == {0: [0], 1: [1, 2, 3], 2: [4, 7, 8], 3: [5, 6]}
+    # VPP's own app 0 (one worker), the two LDP apps with 3 workers each (main + two
+    # threads, multi-thread-workers), vcl_test_server with 2; worker indices are VPP-wide.
+    assert {app: len(w) for app, w in by_app.items()} == {0: 1, 1: 3, 2: 3, 3: 2}
+    assert sorted(i for w in by_app.values() for i in w) == list(range(9))
     assert [
         w.app_index
         for w in cli_text.parse_app_workers(read(vpp_fixtures, "1-empty/show_app_mq.txt"))
@@ -119,24 +133,27 @@ def test_app_workers_from_show_app_mq(vpp_fixtures: Path) -> None:
 def test_sessions_and_their_owners(vpp_fixtures: Path) -> None:
     sessions = cli_text.parse_sessions(read(vpp_fixtures, "3-vcl-apps/show_session_verbose.txt"))
     assert len(sessions) == 12
-    assert (sessions[0].transport, sessions[0].local, sessions[0].state) == (
-        "CT:T",
-        "0.0.0.0:5001",
-        "LISTEN",
+    # The first listener made (either thread of the server may be first).
+    assert (sessions[0].transport, sessions[0].state) == ("CT:T", "LISTEN")
+    assert sessions[0].local in ("0.0.0.0:5001", "0.0.0.0:5002")
+    server, client, test_server = (
+        r.name for r in cli_text.parse_apps(read(vpp_fixtures, "3-vcl-apps/show_app.txt"))
     )
     owners = cli_text.parse_session_owners(read(vpp_fixtures, "3-vcl-apps/show_app_listeners.txt"))
     owners += cli_text.parse_session_owners(read(vpp_fixtures, "3-vcl-apps/show_app_client.txt"))
-    app_ns = {
-        "python3-ldp-31069": "tenant-a",
-        "python3-ldp-31072": "tenant-a",
-        "vcl_test_server": "tenant-b",
-    }
-    found = {
-        s.index: (s.app, s.ns_id) for s in cli_text.attribute_sessions(sessions, owners, app_ns)
-    }
-    assert found[9] == ("python3-ldp-31069", "tenant-a")  # accepted: matched to its listener
-    assert found[10] == ("python3-ldp-31072", "tenant-a")  # connected: named by `show app client`
-    assert found[7] == ("vcl_test_server", "tenant-b")
+    app_ns = {server: "tenant-a", client: "tenant-a", test_server: "tenant-b"}
+    found = cli_text.attribute_sessions(sessions, owners, app_ns)
+    by_kind: dict[tuple[str, str], set[str | None]] = {}
+    for s in found:
+        kind = "listen" if s.state == "LISTEN" else ("out" if s.local.endswith(":0") else "in")
+        port = (s.remote if kind == "out" else s.local).rpartition(":")[2]
+        by_kind.setdefault((kind, port), set()).add(s.app)
+    # accepted sessions are matched to their listener; connected ones are named by
+    # `show app client`; every session has its owner.
+    assert by_kind[("in", "5001")] == by_kind[("in", "5002")] == {server}
+    assert by_kind[("out", "5001")] == by_kind[("out", "5002")] == {client}
+    assert by_kind[("listen", "5201")] == by_kind[("listen", "5202")] == {test_server}
+    assert all(s.app and s.ns_id == app_ns[s.app] for s in found)
 
 
 @pytest.mark.parametrize(
@@ -192,3 +209,15 @@ def test_sizes(text: str, size: int) -> None:
 def test_malformed_text_raises(parser: object, text: str) -> None:
     with pytest.raises(CliTextError):
         parser(text)  # type: ignore[operator]
+
+
+def test_clock_init_is_when_vpp_started(vpp_fixtures: Path) -> None:
+    """`show clock verbose` as recorded: `init` is the unix time VPP's clock started."""
+    recorded = vpp_fixtures / "cli/1-empty/show_clock_verbose.txt"
+    index = json.loads((vpp_fixtures / "cli" / "index.json").read_text())
+    (entry,) = [e for e in index if e["file"] == "cli/1-empty/show_clock_verbose.txt"]
+    started = cli_text.parse_clock_init(recorded.read_text())
+    assert 1.7e9 < started < 2.2e9  # a unix time, to the microsecond
+    with pytest.raises(CliTextError, match="no 'init' time"):
+        cli_text.parse_clock_init("Time now 12.5, Wed, 02 Dec 2026 12:00:00 GMT\n")
+    assert entry["retval"] == 0

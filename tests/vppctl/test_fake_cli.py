@@ -5,6 +5,7 @@ and its main-heap text round-trips through the parser."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,46 +44,51 @@ def test_show_app_ns_matches_capture(fake: FakeVpp, vpp_fixtures: Path) -> None:
 
 
 def test_apps_workers_sessions_match_capture(fake: FakeVpp, vpp_fixtures: Path) -> None:
-    fixture_state(fake)
-    fake.model.next_fd = 18
-    server = fake.attach_app("tenant-a", "python3-ldp-31069", workers=3)
-    client = fake.attach_app("tenant-a", "python3-ldp-31072", workers=3)
-    fake.attach_app("tenant-b", "vcl_test_server", workers=2)
-    for app, fds in ((server, [18, 21, 24]), (client, [27, 36, 40])):
-        for worker, fd in zip(fake.model.apps[app].workers, fds, strict=True):
-            worker.fd = fd
+    """The recorded 3-vcl-apps state, rebuilt through the fake's driving methods from
+    what the recording shows (app names, worker fds, session indices), renders the same
+    bytes."""
     captured = vpp_fixtures / "cli/3-vcl-apps"
+    fixture_state(fake)
+    server_name, client_name, _ = (r.name for r in cli_text.parse_apps(
+        (captured / "show_app.txt").read_text()))  # fmt: skip
+    server = fake.attach_app("tenant-a", server_name, workers=3)
+    client = fake.attach_app("tenant-a", client_name, workers=3)
+    test_server = fake.attach_app("tenant-b", "vcl_test_server", workers=2)
+    for ns_id, apps in (("tenant-a", (server, client)), ("tenant-b", (test_server,))):
+        text = (captured / f"show_app_ns_id_{ns_id}_api-clients.txt").read_text()
+        _, rows = cli_text.parse_api_clients(text)
+        fds = {(r.app_index, r.wrk_index): r.fd for r in rows}
+        for app in apps:
+            for n, worker in enumerate(fake.model.apps[app].workers):
+                worker.fd = fds[(app, n)]
+        fake.model.namespaces[{"tenant-a": 1, "tenant-b": 2}[ns_id]].fd = int(
+            text.splitlines()[2].split()[-1]
+        )
     assert cli(fake, "show app") == (captured / "show_app.txt").read_text()
     assert cli(fake, "show app verbose") == (captured / "show_app_verbose.txt").read_text()
-    assert (
-        cli(fake, "show app ns id tenant-a api-clients")
-        == (captured / "show_app_ns_id_tenant-a_api-clients.txt").read_text()
-    )
+    for ns_id in ("tenant-a", "tenant-b"):
+        name = f"show_app_ns_id_{ns_id}_api-clients.txt"
+        assert cli(fake, f"show app ns id {ns_id} api-clients") == (captured / name).read_text()
     workers = cli_text.parse_app_workers(cli(fake, "show app mq"))
     captured_workers = cli_text.parse_app_workers((captured / "show_app_mq.txt").read_text())
     assert len(workers) == len(captured_workers)
-    for local, transport in [
-        ("0.0.0.0:5001", "CT:T"),
-        ("10.99.0.1:5001", "T"),
-        ("0.0.0.0:5002", "CT:T"),
-        ("10.99.0.1:5002", "T"),
-    ]:
-        fake.add_session(server, local, transport=transport)
-    for local, transport in [
-        ("0.0.0.0:5201", "CT:T"),
-        ("0.0.0.0:5201", "T"),
-        ("0.0.0.0:5202", "CT:T"),
-        ("0.0.0.0:5202", "T"),
-    ]:
-        fake.add_session(3, local, transport=transport)
-    fake.model.sessions.pop(
-        fake.add_session(server, "0.0.0.0:9")
-    )  # index 8 is unused in the capture
-    for port in (5001, 5002):
-        fake.add_session(server, f"10.99.0.1:{port}", kind="accepted", transport="CT:T")
-        fake.add_session(
-            client, "0.0.0.0:0", f"10.99.0.1:{port}", kind="connected", transport="CT:T"
-        )
+    listeners = {
+        o.index: o.app
+        for o in cli_text.parse_session_owners((captured / "show_app_listeners.txt").read_text())
+    }
+    apps = {server_name: server, client_name: client, "vcl_test_server": test_server}
+    # VPP lists an app's connects worker by worker: the recorded order gives the workers.
+    connects = cli_text.parse_session_owners((captured / "show_app_client.txt").read_text())
+    worker_of = {o.index: n + 1 for n, o in enumerate(connects)}
+    for s in cli_text.parse_sessions((captured / "show_session_verbose.txt").read_text()):
+        fake.model.next_session = s.index
+        if s.state == "LISTEN":
+            fake.add_session(apps[listeners[s.index]], s.local, transport=s.transport)
+        elif s.local.endswith(":0"):
+            fake.add_session(client, s.local, s.remote, kind="connected",
+                             transport=s.transport, wrk_index=worker_of[s.index])  # fmt: skip
+        else:
+            fake.add_session(server, s.local, kind="accepted", transport=s.transport)
     assert cli(fake, "show session verbose") == (captured / "show_session_verbose.txt").read_text()
     assert cli(fake, "show app client") == (captured / "show_app_client.txt").read_text()
 
@@ -112,10 +118,22 @@ def test_empty_state_texts_match_capture(fake: FakeVpp, vpp_fixtures: Path, name
 
 
 def test_show_version_verbose_matches_capture(fake: FakeVpp, vpp_fixtures: Path) -> None:
-    assert (
-        cli(fake, "show version verbose")
-        == (vpp_fixtures / "cli/1-empty/show_version_verbose.txt").read_text()
-    )
+    captured = (vpp_fixtures / "cli/1-empty/show_version_verbose.txt").read_text()
+    fake.pid = int(captured.split()[-1])  # "Current PID:" of the VPP recorded
+    assert cli(fake, "show version verbose") == captured
+
+
+def test_show_clock_verbose_has_the_recorded_shape(fake: FakeVpp, vpp_fixtures: Path) -> None:
+    """The fake's `show clock verbose` reads like the recorded one: the same lines, and
+    its `init` is when this fake VPP started."""
+    captured = (vpp_fixtures / "cli/1-empty/show_clock_verbose.txt").read_text()
+    mine = cli(fake, "show clock verbose")
+
+    def shape(text: str) -> list[str]:
+        return [re.sub(r"[\d.]+", "N", line.split(",")[0]).strip() for line in text.splitlines()]
+
+    assert shape(mine) == shape(captured)
+    assert cli_text.parse_clock_init(mine) == pytest.approx(fake.model.started_at, abs=1e-6)
 
 
 def test_api_clients_of_a_missing_namespace_crashes_vpp(fake: FakeVpp) -> None:

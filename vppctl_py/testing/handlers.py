@@ -35,7 +35,7 @@ def show_version(ctx: Context, msg: Any) -> Replies:
                 "program": "vpe",
                 "version": render.VERSION.removeprefix("v"),
                 "build_date": render.BUILD_DATE,
-                "build_directory": "",
+                "build_directory": render.BUILD_DIRECTORY,
             },
         )
     ]

@@ -1,5 +1,5 @@
-"""CLI texts of the fake VPP, byte for byte in VPP 26.06's format (checked against
-../shared/fixtures/vpp/cli by tests/vppctl/test_fake_cli.py)."""
+"""CLI texts of the fake VPP, byte for byte in VPP 26.06's format (checked against the
+texts recorded in tests/fixtures/vpp/cli by tests/vppctl/test_fake_cli.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Callable
 from vppctl_py.testing.state import Session, VppCrash, VppModel
 
 YELLOW, RESET = "\x1b[33m", "\x1b[0m"
+# The build the fixtures were recorded from (tests/fixtures/vpp/cli/1-empty/show_version*).
 VERSION = "v26.06-release"
-BUILD_DATE = "2026-11-23T21:14:33"
+BUILD_DATE = "2026-12-02T11:55:29"
+BUILD_DIRECTORY = "/root/build/vpp-src"
 SESSION_DISABLED = "show app: session layer is not enabled\n"
 # Texts VPP 26.06 returns with retval 0 although they are errors (captured).
 FIXED_TEXTS = {
@@ -120,7 +122,9 @@ def show_app_listeners(model: VppModel) -> str:
 
 def show_app_client(model: VppModel) -> str:
     lines = [f"{'Connection':<60}{'App':<20}"]
-    for s in sorted(model.sessions.values(), key=lambda s: s.index):
+    # app_worker_format_connects (src/vnet/session/application_worker.c): per app, per
+    # worker, that worker's connects.
+    for s in sorted(model.sessions.values(), key=lambda s: (s.app_index, s.wrk_index, s.index)):
         if s.kind == "connected":
             lines.append(f"{connection(s):<60}{model.apps[s.app_index].name:<20}")
     return "\n".join(lines) + "\n"
@@ -169,7 +173,7 @@ def show_version(verbose: bool, pid: int) -> str:
         ("Compiled by:", "root"),
         ("Compile host:", "vm"),
         ("Compile date:", BUILD_DATE),
-        ("Compile location:", ""),
+        ("Compile location:", BUILD_DIRECTORY),
         ("Compiler:", "Clang/LLVM 16.0.6 (15~deb12u1)"),
         ("Current PID:", str(pid)),
     ]

@@ -1,6 +1,6 @@
 """What the fake VPP knows: app namespaces, apps, sessions, interfaces, main heap.
 
-Semantics follow VPP 26.06 as captured in ../shared/fixtures/vpp (see its README) and
+Semantics follow VPP 26.06 as recorded in tests/fixtures/vpp (see its README) and
 vnet_app_namespace_add_del in src/vnet/session/application_namespace.c.
 """
 

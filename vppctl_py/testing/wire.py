@@ -79,12 +79,17 @@ def api_json_from_dir(api_dir: Path) -> str:
 
 @functools.cache
 def definitions(api_json: str) -> dict[str, Any]:
-    """papi's message objects for a get_api_json text, parsed once per process: every
-    test starts a fake, and the messages are only read, never changed."""
+    """papi's message objects for a get_api_json text and memclnt (which VPP leaves out
+    of get_api_json: vpp-papi bundles it, and the fake needs it for the handshake),
+    parsed once per process: every test starts a fake, and messages are only read."""
+    from importlib import resources
+
     from vpp_papi.vpp_papi import VPPApiJSONFiles
 
-    messages, _ = VPPApiJSONFiles.process_json_array_str(api_json)
-    return dict(messages)
+    memclnt = resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
+    messages, _ = VPPApiJSONFiles.process_json_str(memclnt)
+    served, _ = VPPApiJSONFiles.process_json_array_str(api_json)
+    return {**messages, **served}
 
 
 def generated_table(messages: dict[str, Any]) -> list[tuple[int, str]]:
