@@ -1,6 +1,8 @@
-"""e2e against a real cluster with vcl-injector installed (kubectl apply -k
-manifests/default): found through KUBECONFIG; every test skips with the reason when
-there is no cluster, or the add-on is not installed in it."""
+"""e2e against a real cluster (KUBECONFIG; docs/e2e.md): the add-on installed from this
+checkout (`kubectl apply -k manifests/default`, by the install test or already there),
+images named as the manifests name them (e2e/cluster/images.py builds them without a
+registry), and the e2e app image `vcl-e2e/app:minbase`. Every test skips with the reason
+when there is no cluster; on a cluster nothing is skipped."""
 
 from __future__ import annotations
 
@@ -11,15 +13,10 @@ from functools import partial
 from typing import Any
 
 import pytest
+from kubernetes import client, config
 from waiting import eventually
 
-try:
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
-except ImportError:  # pragma: no cover - the package is a dependency
-    pytest.skip("the kubernetes package is not installed", allow_module_level=True)
-
-ADDON_NAMESPACE = os.environ.get("VCL_ADDON_NAMESPACE", "vcl-system")
+from e2e.cluster.support import ADDON_NAMESPACE, REPO, addon_ready, kubectl
 
 
 @pytest.fixture(scope="session")
@@ -30,25 +27,28 @@ def api() -> Any:
         pytest.skip("no cluster: set KUBECONFIG to run the cluster e2e tests")
     try:
         config.load_kube_config()
-        core = client.CoreV1Api()
-        core.list_namespace(limit=1, _request_timeout=5)
+        client.CoreV1Api().list_namespace(limit=1, _request_timeout=5)
     except Exception as exc:  # any failure to reach it is a reason to skip, said plainly
         pytest.skip(f"cluster from KUBECONFIG not reachable: {exc}")
-    admission = client.AdmissionregistrationV1Api()
-    try:
-        admission.read_mutating_webhook_configuration("vcl-injector")
-    except ApiException:
-        pytest.skip("vcl-injector is not installed (kubectl apply -k manifests/default)")
     return client.ApiClient()
 
 
+@pytest.fixture(scope="session")
+def installed(api: Any) -> Any:
+    """The add-on, installed from this checkout if it is not there yet."""
+    if not addon_ready(api):
+        kubectl("apply", "-k", str(REPO / "manifests" / "default"))
+        eventually("the add-on Ready", lambda: addon_ready(api), timeout=300, interval=3)
+    return api
+
+
 @pytest.fixture
-def namespace(api: Any) -> Iterator[str]:
-    core = client.CoreV1Api(api)
+def namespace(installed: Any) -> Iterator[str]:
+    core = client.CoreV1Api(installed)
     name = f"vcl-e2e-{uuid.uuid4().hex[:8]}"
     core.create_namespace({"metadata": {"name": name, "labels": {"vcl-injection": "enabled"}}})
     yield name
-    core.delete_namespace(name)
+    core.delete_namespace(name, grace_period_seconds=0)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from e2e.cluster.support import APP_IMAGE
+
 
 def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
     return {
@@ -27,7 +29,11 @@ def deployment(name: str, annotations: dict[str, str] | None = None) -> dict[str
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name}, "annotations": annotations or {}},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": APP_IMAGE, "command": ["sleep", "infinity"]}
+                    ]
+                },
             },
         },
     }
@@ -56,7 +62,7 @@ def test_deployment_is_injected_registered_and_reported(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     rows = json.loads(out.stdout)
-    assert rows and rows[0]["injected"] and rows[0]["registered"].startswith("vcl-")
+    assert rows and rows[0]["injected"] and rows[0]["registered"].startswith("vcl-"), rows
 
 
 def test_opt_out_is_left_alone(api: Any, namespace: str, wait_for: Callable[..., Any]) -> None:
@@ -70,7 +76,9 @@ def test_opt_out_is_left_alone(api: Any, namespace: str, wait_for: Callable[...,
 def test_bad_annotation_is_refused_with_the_message(api: Any, namespace: str) -> None:
     pod = {
         "metadata": {"name": "bad", "annotations": {"vcl.io/eventfd": "yes"}},
-        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+        "spec": {
+            "containers": [{"name": "app", "image": APP_IMAGE, "command": ["sleep", "infinity"]}]
+        },
     }
     with pytest.raises(ApiException) as info:
         client.CoreV1Api(api).create_namespaced_pod(namespace, pod)
@@ -92,7 +100,11 @@ def test_webhook_down_lets_pods_through_and_status_reports_them(
             namespace,
             {
                 "metadata": {"name": "missed"},
-                "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": APP_IMAGE, "command": ["sleep", "infinity"]}
+                    ]
+                },
             },
         )
         out = subprocess.run(
