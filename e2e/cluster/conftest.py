@@ -37,6 +37,16 @@ def api() -> Any:
 def installed(api: Any) -> Any:
     """The add-on, installed from this checkout if it is not there yet."""
     if not addon_ready(api):
+        core = client.CoreV1Api(api)
+
+        def not_terminating() -> bool:  # a previous uninstall may still be finishing
+            names = {n.metadata.name: n for n in core.list_namespace().items}
+            return (
+                ADDON_NAMESPACE not in names
+                or not names[ADDON_NAMESPACE].metadata.deletion_timestamp
+            )
+
+        eventually("vcl-system to finish terminating", not_terminating, timeout=300, interval=3)
         kubectl("apply", "-k", str(REPO / "manifests" / "default"))
         eventually("the add-on Ready", lambda: addon_ready(api), timeout=300, interval=3)
     return api
