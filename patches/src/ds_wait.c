@@ -66,6 +66,10 @@ static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const s
   if (rc >= 0) {
     for (nfds_t i = 0; i < n; i++) fds[i].revents = t[i].revents;
     for (nfds_t j = n; j < k; j++) fds[owner[j - n]].revents |= t[j].revents;
+    /* The peer's close is readable (read() returns 0), as on the kernel. */
+    for (nfds_t i = 0; i < n; i++)
+      if ((fds[i].events & POLLIN) && (fds[i].revents & (POLLRDHUP | POLLHUP)))
+        fds[i].revents |= POLLIN;
     rc = 0;
     for (nfds_t i = 0; i < n; i++) rc += fds[i].revents != 0;
   }
@@ -140,7 +144,7 @@ static int ds_select_poll(int nfds, fd_set *r, fd_set *w, fd_set *e, int timeout
     rc = 0;
     for (nfds_t i = 0; i < n; i++) {
       short re = p[i].revents, ev = p[i].events;
-      if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) FD_SET(p[i].fd, r), rc++;
+      if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLRDHUP | POLLERR))) FD_SET(p[i].fd, r), rc++;
       if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) FD_SET(p[i].fd, w), rc++;
       if ((ev & POLLPRI) && (re & POLLPRI)) FD_SET(p[i].fd, e), rc++;
     }
@@ -261,10 +265,15 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
     if (n <= 0) return n;
     int m = 0, nested = 0;
     for (int i = 0; i < n; i++) {
-      if (evs[i].data.u64 == DS_NESTED_MARK)
+      if (evs[i].data.u64 == DS_NESTED_MARK) {
         nested = 1;
-      else
-        evs[m++] = evs[i];
+        continue;
+      }
+      /* VCL 26.06 reports the peer's close as EPOLLRDHUP (or EPOLLHUP) without EPOLLIN;
+       * the kernel adds EPOLLIN (read() returns 0), and apps such as nginx only read, and
+       * so close, on EPOLLIN: without it they keep the dead session forever. */
+      if (evs[i].events & (EPOLLRDHUP | EPOLLHUP)) evs[i].events |= EPOLLIN;
+      evs[m++] = evs[i];
     }
     if (nested && m < max) {
       int k = LIBC(epoll_wait)(epfd, evs + m, max - m, 0);

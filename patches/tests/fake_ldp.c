@@ -151,10 +151,17 @@ EXPORT int epoll_create1(int f) { return v(REAL(int, epoll_create1, int)(f)); }
 EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *e) {
   return REAL(int, epoll_ctl, int, int, int, struct epoll_event *)(k(ep), op, k(fd), e);
 }
+/* As VCL 26.06 does (vcl_epoll_wait_handle_mq_event, seen with nginx on a real VPP): the
+ * peer's close is reported as EPOLLRDHUP alone, without the EPOLLIN the kernel adds. */
+static int vcl_like(struct epoll_event *e, int n) {
+  for (int i = 0; i < n; i++)
+    if (e[i].events & EPOLLRDHUP) e[i].events &= ~(uint32_t)EPOLLIN;
+  return n;
+}
 EXPORT int epoll_wait(int ep, struct epoll_event *e, int n, int t) {
-  return REAL(int, epoll_wait, int, struct epoll_event *, int, int)(k(ep), e, n, t);
+  return vcl_like(e, REAL(int, epoll_wait, int, struct epoll_event *, int, int)(k(ep), e, n, t));
 }
 EXPORT int epoll_pwait(int ep, struct epoll_event *e, int n, int t, const sigset_t *m) {
-  return REAL(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *)(k(ep), e,
-                                                                                       n, t, m);
+  return vcl_like(e, REAL(int, epoll_pwait, int, struct epoll_event *, int, int,
+                          const sigset_t *)(k(ep), e, n, t, m));
 }
