@@ -262,7 +262,10 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
   long long deadline = timeout > 0 ? ds_now_ms() + timeout : 0;
   for (;;) {
     int n = VCL(epoll_pwait)(shadow, evs, max, timeout, mask);
-    if (n <= 0) return n;
+    if (n < 0) return n;
+    /* VCL 26.06 returns 0 from an infinite wait when woken with nothing to report (its
+     * message queue's eventfd); nginx logs "epoll_wait() returned no events without
+     * timeout" for each: such a return is not the app's, so wait on. */
     int m = 0, nested = 0;
     for (int i = 0; i < n; i++) {
       if (evs[i].data.u64 == DS_NESTED_MARK) {

@@ -158,10 +158,19 @@ static int vcl_like(struct epoll_event *e, int n) {
     if (e[i].events & EPOLLRDHUP) e[i].events &= ~(uint32_t)EPOLLIN;
   return n;
 }
+/* And as VCL 26.06 may: an infinite wait that returns 0 once, woken with nothing to say. */
+static int spurious_zero(int t) {
+  static int done;
+  if (t >= 0 || done || !getenv("FAKE_LDP_SPURIOUS_WAKEUP")) return 0;
+  done = 1;
+  return 1;
+}
 EXPORT int epoll_wait(int ep, struct epoll_event *e, int n, int t) {
+  if (spurious_zero(t)) return 0;
   return vcl_like(e, REAL(int, epoll_wait, int, struct epoll_event *, int, int)(k(ep), e, n, t));
 }
 EXPORT int epoll_pwait(int ep, struct epoll_event *e, int n, int t, const sigset_t *m) {
+  if (spurious_zero(t)) return 0;
   return vcl_like(e, REAL(int, epoll_pwait, int, struct epoll_event *, int, int,
                           const sigset_t *)(k(ep), e, n, t, m));
 }

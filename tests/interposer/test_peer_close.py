@@ -8,6 +8,7 @@ from __future__ import annotations
 import select
 import socket
 import subprocess
+import time
 from typing import Any
 
 SERVER = """
@@ -46,3 +47,32 @@ def test_peer_close_is_readable_everywhere(build: Any) -> None:
     assert (selected, data) == ("1", "b''")
     if build.vcl_side != "libc":
         assert any("-> vcl" in line for line in build.decisions(err)), err
+
+
+WAITER = """
+import select, socket, sys
+s = socket.socket(); s.bind(("127.0.0.2", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+ep = select.epoll(); ep.register(c.fileno(), select.EPOLLIN)
+print(len(ep.poll(-1)))  # an infinite wait: returns with the data, never with nothing
+"""
+
+
+def test_an_infinite_wait_never_returns_nothing(build: Any) -> None:
+    """VCL may wake an infinite epoll_wait with nothing to report (the fake LDP does so
+    once with FAKE_LDP_SPURIOUS_WAKEUP): the app must not see 0 events (nginx alerts)."""
+    env = build.env({**build.rules, "FAKE_LDP_SPURIOUS_WAKEUP": "1"})
+    proc = subprocess.Popen(["python3", "-c", WAITER], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        with socket.create_connection(("127.0.0.2", port), timeout=10) as peer:
+            time.sleep(0.3)
+            peer.sendall(b"x")
+            out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip() == "1"
