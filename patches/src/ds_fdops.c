@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <linux/close_range.h>
+#include <dlfcn.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 /* Forgets what app fd `fd` named (a socket or an epoll); the caller closes the fd itself. */
 static void ds_detach(int fd) {
@@ -41,6 +43,29 @@ static void ds_attach_copy(int from, int to) {
 DS_EXPORT int close(int fd) {
   ds_detach(fd);
   return LIBC(close)(fd);
+}
+
+/* Runtimes that bypass libc's wrappers: libuv (Node.js) closes with syscall(SYS_close,
+ * fd), which left the VCL session of a moved socket open for good. The socket calls are
+ * sent to our wrappers; everything else goes to libc's syscall() with the six argument
+ * registers, as glibc's own syscall() reads them. */
+DS_EXPORT long syscall(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  long a[6];
+  for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+  va_end(ap);
+  switch (nr) {
+  case SYS_close:
+    return close((int)a[0]);
+  case SYS_close_range:
+    return close_range((unsigned int)a[0], (unsigned int)a[1], (int)a[2]);
+  default:
+    break;
+  }
+  static long (*real)(long, ...);
+  if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+  return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* close_range(2) (glibc >= 2.34): forget the range first, unless it only sets close-on-exec. */

@@ -246,11 +246,22 @@ DS_EXPORT int listen(int fd, int backlog) {
   return LIBC(listen)(fd, backlog);
 }
 
+/* VCL 26.06 answers EOPNOTSUPP for options it does not implement (SO_RCVLOWAT,
+ * TCP_USER_TIMEOUT, ...; grpcio gave up on such sockets). The kernel would take them, and
+ * for a socket that ignores them an app only loses a tuning: answer as the kernel would,
+ * with the app's own kernel socket holding the value (getsockopt reads it back). */
+static int ds_vcl_lacks(int rc) { return rc < 0 && (errno == EOPNOTSUPP || errno == ENOPROTOOPT); }
+
 DS_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   struct ds_sock *s = ds_sock_of(fd);
   if (!s) return LIBC(setsockopt)(fd, level, name, val, len);
   int path = ds_path_of(s);
-  if (path == DS_VCL) return VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
+  if (path == DS_VCL) {
+    int rc = VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
+    if (!ds_vcl_lacks(rc)) return rc;
+    DS_DEBUG("fd %d: VCL lacks option %d/%d; kept on the kernel socket", fd, level, name);
+    return LIBC(setsockopt)(fd, level, name, val, len);
+  }
   int rc = LIBC(setsockopt)(fd, level, name, val, len);
   if (path == DS_BOTH) {
     int saved = errno;
@@ -285,7 +296,8 @@ DS_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
 DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
   int vfd = ds_moved_fd(fd);
   if (vfd < 0) return LIBC(getsockopt)(fd, level, name, val, len);
-  return VCL(getsockopt)(vfd, level, name, val, len);
+  int rc = VCL(getsockopt)(vfd, level, name, val, len);
+  return ds_vcl_lacks(rc) ? LIBC(getsockopt)(fd, level, name, val, len) : rc;
 }
 
 DS_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {

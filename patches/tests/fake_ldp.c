@@ -111,10 +111,20 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *m, unsigned int n, int f) {
 EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n) {
   return REAL(ssize_t, sendfile, int, int, off_t *, size_t)(k(o), k(i), off, n);
 }
+/* Options VCL 26.06 does not know answer EOPNOTSUPP (seen with grpcio on a real VPP). */
+static int vcl_unknown(int l, int o) {
+  if ((l == SOL_SOCKET && o == SO_RCVLOWAT) || (l == IPPROTO_TCP && o == 18 /* TCP_USER_TIMEOUT */)) {
+    errno = EOPNOTSUPP;
+    return 1;
+  }
+  return 0;
+}
 EXPORT int getsockopt(int fd, int l, int o, void *val, socklen_t *len) {
+  if (vcl_unknown(l, o)) return -1;
   return REAL(int, getsockopt, int, int, int, void *, socklen_t *)(k(fd), l, o, val, len);
 }
 EXPORT int setsockopt(int fd, int l, int o, const void *val, socklen_t len) {
+  if (vcl_unknown(l, o)) return -1;
   return REAL(int, setsockopt, int, int, int, const void *, socklen_t)(k(fd), l, o, val, len);
 }
 EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l) {
