@@ -41,6 +41,7 @@ import typer
 
 from e2e.record import vpp_defs
 from e2e.record.wire import WireRecorder
+from vppctl_py.testing.wire import write_api_dir
 
 SOCKETS = "/run/vpp/app_ns_sockets"
 LOOP_ADDRESS = "10.99.0.1"
@@ -148,11 +149,8 @@ def record_wire(api_socket: str, out: Path, names: dict[int, str]) -> None:
     from vpp_papi import VPPApiClient
 
     with tempfile.TemporaryDirectory(prefix="vcl-wire-") as tmp:
-        api_dir = Path(tmp) / "api"
         served = json.loads((out / "api-definitions.json").read_text())
-        for doc in [*served, {"module": "memclnt", **vpp_defs.memclnt()}]:
-            (api_dir / "core").mkdir(parents=True, exist_ok=True)
-            (api_dir / "core" / f"{doc['module']}.api.json").write_text(json.dumps(doc))
+        api_dir = write_api_dir(served, Path(tmp) / "api")
         with WireRecorder(Path(tmp) / "proxy.sock", api_socket) as proxy:
             papi = VPPApiClient(apidir=str(api_dir), use_socket=True, async_thread=False,
                                 server_address=str(proxy.path), read_timeout=10)  # fmt: skip

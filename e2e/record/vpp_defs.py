@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from vppctl_py.connection import BOOTSTRAP_MESSAGE, USED_MESSAGES
+from vppctl_py.testing.wire import memclnt_json
 
 # Requests the test double answers besides the client's own (handshake, keepalive, the
 # two calls VPP 26.06 refuses with the socket app API).
@@ -44,11 +45,7 @@ def message_family(requests: Iterable[str], docs: list[dict[str, Any]]) -> list[
 
 def memclnt() -> dict[str, Any]:
     """vpp-papi's bundled memclnt.api.json (VPP's get_api_json leaves it out)."""
-    from importlib import resources
-
-    doc: dict[str, Any] = json.loads(
-        resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
-    )
+    doc: dict[str, Any] = json.loads(memclnt_json())
     return doc
 
 

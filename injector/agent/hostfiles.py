@@ -76,7 +76,7 @@ class HostFiles:
             self._write(reg, ENV_FILE_NAME, text)
 
     def write_conf(self, reg: PodRegistration) -> None:
-        self.prepare(reg)
+        """vcl.conf, the pod's go-ahead; its directory exists (prepare)."""
         self._write(reg, VCL_CONF_NAME, reg.vcl_conf)
 
     def own_socket(self, reg: PodRegistration) -> None:

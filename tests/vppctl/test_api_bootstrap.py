@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from vppctl_py import Vpp, VppApiDefinitionsError, VppUnsupportedRelease, VppVer
 from vppctl_py.cli import app as vppctl_cli
 from vppctl_py.releases import Release, differences, match_release, supported
 from vppctl_py.testing import FakeVpp
-from vppctl_py.testing.wire import definitions, generated_table
+from vppctl_py.testing.wire import definitions, generated_table, write_api_dir
 
 
 def recorded_docs(vpp_fixtures: Path) -> list[dict[str, Any]]:
@@ -44,16 +43,6 @@ def without(docs: list[dict[str, Any]], *messages: str) -> list[dict[str, Any]]:
         doc["messages"] = [m for m in doc["messages"] if m[0] not in messages]
         doc["services"] = {k: v for k, v in doc["services"].items() if k not in messages}
     return docs
-
-
-def write_api_dir(docs: list[dict[str, Any]], directory: Path) -> Path:
-    """An installed-looking *.api.json tree, one file per module; memclnt, which VPP's
-    get_api_json leaves out, from vpp-papi (an install has it)."""
-    memclnt = resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
-    for doc in [*docs, {"module": "memclnt", **json.loads(memclnt)}]:
-        (directory / "core").mkdir(parents=True, exist_ok=True)
-        (directory / "core" / f"{doc['module']}.api.json").write_text(json.dumps(doc))
-    return directory
 
 
 def fake_speaking(

@@ -71,10 +71,27 @@ class Codec:
         )
 
 
+def write_api_dir(docs: list[dict[str, Any]], directory: Path) -> Path:
+    """The inverse of api_json_from_dir: an installed-looking *.api.json tree, one file
+    per module of a get_api_json answer, plus the memclnt an install also has."""
+    (directory / "core").mkdir(parents=True, exist_ok=True)
+    for doc in [*docs, {"module": "memclnt", **json.loads(memclnt_json())}]:
+        (directory / "core" / f"{doc['module']}.api.json").write_text(json.dumps(doc))
+    return directory
+
+
 def api_json_from_dir(api_dir: Path) -> str:
     """The get_api_json text for an installed *.api.json tree (one array of documents)."""
     docs = [json.loads(p.read_text()) for p in sorted(api_dir.rglob("*.api.json"))]
     return json.dumps(docs)
+
+
+def memclnt_json() -> str:
+    """vpp-papi's bundled memclnt.api.json: VPP's get_api_json leaves memclnt out (papi
+    needs it to connect at all), so whoever stands in for an install adds it back."""
+    from importlib import resources
+
+    return resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
 
 
 @functools.cache
@@ -82,12 +99,9 @@ def definitions(api_json: str) -> dict[str, Any]:
     """papi's message objects for a get_api_json text and memclnt (which VPP leaves out
     of get_api_json: vpp-papi bundles it, and the fake needs it for the handshake),
     parsed once per process: every test starts a fake, and messages are only read."""
-    from importlib import resources
-
     from vpp_papi.vpp_papi import VPPApiJSONFiles
 
-    memclnt = resources.files("vpp_papi.data").joinpath("memclnt.api.json").read_text()
-    messages, _ = VPPApiJSONFiles.process_json_str(memclnt)
+    messages, _ = VPPApiJSONFiles.process_json_str(memclnt_json())
     served, _ = VPPApiJSONFiles.process_json_array_str(api_json)
     return {**messages, **served}
 
