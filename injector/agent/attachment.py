@@ -71,10 +71,11 @@ def attachment(
         vpp_apps = sum(1 for a in apps if a.name.startswith(f"{name}-ldp-"))
         since = started_at(statuses.get(name, {}))
         failed = [r for r in mine if r.state in ("ldp-failed", "disabled")]
+        handoff = [r for r in mine if r.state == "thread-handoff"]
         unreachable = [r for r in mine if r.state == "vpp-unreachable"]
         ldp = (
             "failed" if failed else
-            "loaded" if vpp_apps or any(r.state == "ldp-loaded" for r in mine) else
+            "loaded" if vpp_apps or handoff or any(r.state == "ldp-loaded" for r in mine) else
             "vpp-unreachable" if unreachable else
             "not loaded yet" if mine else "-"
         )  # fmt: skip
@@ -86,6 +87,9 @@ def attachment(
                 + ("LDP failed to load: " if r.state == "ldp-failed" else "")
                 + r.detail
             )
+        elif handoff:
+            r = handoff[-1]
+            problem = f"container {name}: {r.comm} (pid {r.pid}): {r.detail}"
         elif (
             not mine
             and since is not None

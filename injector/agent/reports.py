@@ -29,7 +29,9 @@ from injector.agent.registration import PodRegistration
 
 REPORT_SOCKET_NAME = "report.sock"
 MAGIC = "vcl-report/1"
-STATES = frozenset({"started", "ldp-loaded", "ldp-failed", "vpp-unreachable", "disabled"})
+STATES = frozenset(
+    {"started", "ldp-loaded", "ldp-failed", "vpp-unreachable", "disabled", "thread-handoff"}
+)
 MAX_DATAGRAM = 1024
 MAX_PROCESSES = 64  # per pod: the newest are kept
 
@@ -39,7 +41,9 @@ class ProcessReport:
     container: str
     pid: int
     comm: str
-    state: str  # the latest: started < ldp-loaded | ldp-failed | vpp-unreachable | disabled
+    # the latest: started < ldp-loaded | ldp-failed | vpp-unreachable | disabled, then
+    # thread-handoff (a VCL session used by another thread than its own: it fails)
+    state: str
     detail: str
     at: float  # when the agent received it (unix time)
 

@@ -20,6 +20,7 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
   struct ds_sock *s = e ? ds_sock_new(ls->domain, SOCK_STREAM, ls->protocol) : NULL;
   if (s) {
     s->app_nonblock = (flags & SOCK_NONBLOCK) != 0;
+    if (ds_config()->mt_workers) s->owner_tid = ds_self_tid();
     atomic_store(&s->vfd, vfd);
     atomic_store(&s->path, DS_VCL);
     ds_entry_install(e, s, NULL);
@@ -39,22 +40,24 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
  * blocking) by polling both, since a blocking accept on one would starve the other. */
 static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, socklen_t *len,
                           int flags) {
-  int vfd = atomic_load(&s->vfd);
+  int vfd = ds_thread_vfd(fd, s);
+  if (vfd < 0) return -1;
+  int both = ds_path_of(s) == DS_BOTH;
   for (;;) {
     socklen_t keep = len ? *len : 0;
-    int c = LIBC(accept4)(fd, sa, len, flags);
+    int c = both ? LIBC(accept4)(fd, sa, len, flags) : -1;
     if (c >= 0) {
       DS_DEBUG("fd %d accepted on fd %d from kernel", c, fd);
       return c;
     }
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    if (both && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
     if (len) *len = keep;
     int v = VCL(accept4)(vfd, sa, len, flags);
     if (v >= 0) return ds_adopt(fd, s, v, flags);
     if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
     if (s->app_nonblock) return -1;
-    struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = vfd, .events = POLLIN}};
-    if (VCL(poll)(p, 2, -1) < 0 && errno != EINTR) return -1;
+    struct pollfd p[2] = {{.fd = vfd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    if (VCL(poll)(p, both ? 2 : 1, -1) < 0 && errno != EINTR) return -1;
   }
 }
 
@@ -62,7 +65,7 @@ DS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
   struct ds_sock *s = ds_sock_of(fd);
   int path = s ? ds_path_of(s) : DS_KERNEL;
   if (DS_LIKELY(path != DS_VCL && path != DS_BOTH)) return LIBC(accept4)(fd, sa, len, flags);
-  if (path == DS_BOTH) return ds_accept_both(fd, s, sa, len, flags);
+  if (ds_split_listener(s)) return ds_accept_both(fd, s, sa, len, flags);
   int v = VCL(accept4)(atomic_load(&s->vfd), sa, len, flags);
   return v < 0 ? -1 : ds_adopt(fd, s, v, flags);
 }

@@ -139,6 +139,7 @@ static void ds_config_init(void) {
     return;
   }
   cfg.listen_both = v && strcmp(v, "both") == 0;
+  cfg.mt_workers = ds_vcl_conf_has("multi-thread-workers");
   v = getenv("VCL_KERNEL_CIDRS");
   if (v && ds_parse_list("VCL_KERNEL_CIDRS", v, bad, sizeof bad) != 0) {
     snprintf(what, sizeof what, "\"%s\" is not a CIDR (or more than %d given)", bad,

@@ -31,6 +31,10 @@ static int ds_vcl_socket(struct ds_sock *s, int nonblock) {
   int vfd = VCL(socket)(s->domain, s->type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
                         s->protocol);
   if (vfd < 0) return -1;
+  if (ds_config()->test_mode && ds_config()->mt_workers) { /* CI: per-thread listeners */
+    int one = 1;
+    VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
   for (struct ds_opt *o = s->opts; o; o = o->next) {
     if (VCL(setsockopt)(vfd, o->level, o->name, o->val, o->len) != 0)
       DS_DEBUG("replaying option %d/%d on the VCL socket failed: %s", o->level, o->name,
@@ -123,6 +127,8 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
    * failed connection. connect() moves them (ds_connect_moved). */
   int defer_regs = want == DS_VCL && strcmp(call, "connect") == 0;
   if (vfd >= 0) {
+    /* Its VCL worker is this thread's; a listener's are per thread (ds_threads.c). */
+    if (ds_config()->mt_workers && !is_bind) s->owner_tid = ds_self_tid();
     atomic_store_explicit(&s->vfd, vfd, memory_order_release);
     if (!defer_regs) ds_move_regs(s, vfd, want == DS_BOTH);
   }
@@ -240,9 +246,10 @@ DS_EXPORT int listen(int fd, int backlog) {
       return -1;
   }
   int vfd = atomic_load(&s->vfd);
-  if (path == DS_VCL) return VCL(listen)(vfd, backlog);
+  if (s->vlisten) return path == DS_BOTH ? LIBC(listen)(fd, backlog) : 0; /* again */
+  if (path == DS_VCL) return ds_vcl_listen(fd, s, vfd, backlog);
   if (path == DS_BOTH && LIBC(listen)(fd, backlog) != 0) return -1;
-  if (path == DS_BOTH) return VCL(listen)(vfd, backlog);
+  if (path == DS_BOTH) return ds_vcl_listen(fd, s, vfd, backlog);
   return LIBC(listen)(fd, backlog);
 }
 
@@ -254,7 +261,7 @@ static int ds_vcl_lacks(int rc) { return rc < 0 && (errno == EOPNOTSUPP || errno
 
 DS_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   struct ds_sock *s = ds_sock_of(fd);
-  if (!s) return LIBC(setsockopt)(fd, level, name, val, len);
+  if (!s || s->vlisten) return LIBC(setsockopt)(fd, level, name, val, len);
   int path = ds_path_of(s);
   if (path == DS_VCL) {
     int rc = VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
@@ -301,6 +308,13 @@ DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 }
 
 DS_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
+  struct ds_sock *ls = ds_sock_of(fd);
+  if (ls && ls->vlisten && ds_path_of(ls) == DS_VCL && sa && len) {
+    socklen_t n = *len < ls->vaddr_len ? *len : ls->vaddr_len;
+    memcpy(sa, &ls->vaddr, n);
+    *len = ls->vaddr_len;
+    return 0;
+  }
   int vfd = ds_moved_fd(fd);
   return vfd < 0 ? LIBC(getsockname)(fd, sa, len) : VCL(getsockname)(vfd, sa, len);
 }
@@ -312,7 +326,7 @@ DS_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
 
 DS_EXPORT int shutdown(int fd, int how) {
   struct ds_sock *s = ds_sock_of(fd);
-  int path = s ? ds_path_of(s) : DS_KERNEL;
+  int path = s && !s->vlisten ? ds_path_of(s) : DS_KERNEL;
   if (path == DS_VCL) return VCL(shutdown)(atomic_load(&s->vfd), how);
   if (path == DS_BOTH) VCL(shutdown)(atomic_load(&s->vfd), how);
   return LIBC(shutdown)(fd, how);

@@ -39,10 +39,23 @@ static void ds_fill(struct ds_fns *fns, void *handle, void *fallback) {
   }
 }
 
+/* Whether the next object after us is libc (lazy wiring, no LDP preloaded behind us): then
+ * RTLD_NEXT is libc, found without dlopen, which mallocs. We are first called from
+ * anywhere, also from inside an allocator's initialisation: jemalloc closes a /proc file
+ * with syscall(SYS_close) while holding its init lock, and redis-server hung for good when
+ * a dlopen here called malloc. */
+static int ds_next_is_libc(void) {
+  Dl_info info;
+  void *probe = dlsym(RTLD_NEXT, "socket");
+  if (!probe || !dladdr(probe, &info) || !info.dli_fname) return 0;
+  const char *base = strrchr(info.dli_fname, '/');
+  return strcmp(base ? base + 1 : info.dli_fname, "libc.so.6") == 0;
+}
+
 const struct ds_fns *ds_libc_load(void) {
   /* The kernel side must be libc itself even when LDP is preloaded behind us: RTLD_NEXT
    * would be LDP, whose socket() makes a VCL session. */
-  void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  void *libc = ds_next_is_libc() ? RTLD_NEXT : dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
   ds_fill(&ds_libc_fns, libc ? libc : RTLD_NEXT, RTLD_NEXT);
   atomic_store_explicit(&ds_libc_ready, 1, memory_order_release);
   return &ds_libc_fns;
@@ -202,4 +215,21 @@ int ds_vcl_available(void) {
   if (ds_loading_ldp) return 0;
   pthread_once(&ds_vcl_once, ds_vcl_init);
   return ds_vcl_ok;
+}
+
+int ds_vcl_conf_has(const char *word) {
+  const char *conf = getenv("VCL_CONFIG");
+  FILE *f = conf ? fopen(conf, "re") : NULL;
+  if (!f) return 0;
+  char line[512];
+  size_t n = strlen(word);
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    char *p = line + strspn(line, " \t");
+    if (*p == '#') continue;
+    char *hit = strstr(p, word);
+    found = hit && (hit == p || strchr(" \t{", hit[-1])) && strchr(" \t\r\n}", hit[n]);
+  }
+  fclose(f);
+  return found;
 }

@@ -27,6 +27,7 @@ static void ds_atfork_child(void) {
   pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
   pthread_mutex_init(&ds_mutex, &a);
   pthread_mutexattr_destroy(&a);
+  ds_threads_atfork_child();
 }
 __attribute__((constructor)) static void ds_table_init(void) {
   pthread_atfork(ds_atfork_prepare, ds_atfork_parent, ds_atfork_child);
@@ -67,6 +68,11 @@ struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
   s->regs = NULL;
   s->nregs = s->capregs = 0;
   s->bound_len = 0;
+  s->vlisten = s->backlog = 0;
+  s->vaddr_len = 0;
+  s->tls = NULL;
+  s->ntls = s->captls = 0;
+  s->owner_tid = s->handoff_seen = 0;
   s->next_free = NULL;
   return s;
 }
@@ -92,6 +98,7 @@ void ds_sock_release(struct ds_sock *s) {
     errno = saved;
   }
   ds_sock_forget_pending(s);
+  if (s->vlisten) ds_listeners_release(s);
   s->next_free = ds_sock_free;
   ds_sock_free = s;
 }

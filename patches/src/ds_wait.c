@@ -51,7 +51,7 @@ static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const s
     t[i] = fds[i];
     struct ds_sock *s = ds_sock_of(fds[i].fd);
     int path = s ? ds_path_of(s) : DS_KERNEL;
-    int vfd = s ? atomic_load(&s->vfd) : -1;
+    int vfd = s && path != DS_KERNEL && path != DS_PENDING ? ds_thread_vfd(fds[i].fd, s) : -1;
     if (path == DS_VCL) t[i].fd = vfd;
     if (path == DS_BOTH) {
       t[k] = (struct pollfd){.fd = vfd, .events = fds[i].events};
@@ -79,6 +79,7 @@ static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const s
 }
 
 DS_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
+  ds_reap_listeners();
   int rc = ds_poll_translated(fds, n, timeout, NULL);
   return rc == -2 ? LIBC(poll)(fds, n, timeout) : rc;
 }
@@ -250,7 +251,8 @@ DS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
   ds_unlock();
   if (shadow < 0) return -1;
   if (path == DS_BOTH && LIBC(epoll_ctl)(epfd, op, fd, ev) != 0) return -1;
-  return VCL(epoll_ctl)(shadow, op, atomic_load(&s->vfd), ev);
+  int vfd = ds_thread_vfd(fd, s);
+  return vfd < 0 ? -1 : VCL(epoll_ctl)(shadow, op, vfd, ev);
 }
 
 /* Waits on the shadow when there is one; -2 when there is none (the caller uses libc). */
@@ -288,12 +290,14 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
 }
 
 DS_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout) {
+  ds_reap_listeners();
   int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, NULL);
   return rc == -2 ? LIBC(epoll_wait)(epfd, evs, max, timeout) : rc;
 }
 
 DS_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                           const sigset_t *m) {
+  ds_reap_listeners();
   int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, m);
   return rc == -2 ? LIBC(epoll_pwait)(epfd, evs, max, timeout, m) : rc;
 }

@@ -63,7 +63,20 @@ struct ds_sock {
   int nregs, capregs;
   struct sockaddr_storage bound; /* a deferred wildcard port-0 bind */
   socklen_t bound_len;
+  /* With multi-thread-workers (ds_threads.c): a listener's VCL side is one VCL listener
+   * per thread that uses it (vlisten, vfd -1); a connected socket's owner thread. */
+  int vlisten, backlog;
+  struct sockaddr_storage vaddr; /* where the per-thread VCL listeners bind */
+  socklen_t vaddr_len;
+  struct ds_tl *tls; /* per-thread VCL listeners */
+  int ntls, captls;
+  int owner_tid; /* thread whose VCL worker holds vfd; 0: any thread may use it */
+  int handoff_seen;
   struct ds_sock *next_free;
+};
+
+struct ds_tl {
+  int tid, vfd;
 };
 
 /* One epoll instance the app created (always a kernel epoll fd). */
@@ -140,6 +153,8 @@ const struct ds_fns *ds_vcl_load(void);
 int ds_vcl_available(void);
 
 void ds_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A word of VCL_CONFIG outside comments (e.g. "multi-thread-workers"). */
+int ds_vcl_conf_has(const char *word);
 /* Tells the node agent what happened in this process (ds_report.c); never blocks. */
 void ds_report(const char *state, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define DS_DEBUG(...)                           \
@@ -154,6 +169,7 @@ struct ds_config {
   int listen_both;  /* VCL_KERNEL_LISTEN=both */
   int test_mode;    /* VCL_DUALSTACK_TEST=1: loopback may move, wildcard split (CI only) */
   const char *ldp_path; /* VCL_DUALSTACK_LDP: load LDP lazily from here */
+  int mt_workers;   /* VCL_CONFIG has multi-thread-workers: one VCL worker per thread */
 };
 const struct ds_config *ds_config(void);
 /* Decides the path for a socket naming sa; writes a short reason. */
@@ -186,10 +202,31 @@ static inline struct ds_epoll *ds_epoll_of(int fd) {
 static inline int ds_path_of(struct ds_sock *s) {
   return atomic_load_explicit(&s->path, memory_order_acquire);
 }
+/* ---- threads and VCL workers (ds_threads.c) ---- */
+extern __thread int ds_tid_cache;
+int ds_tid_slow(void);
+static inline int ds_self_tid(void) { return DS_LIKELY(ds_tid_cache) ? ds_tid_cache : ds_tid_slow(); }
+void ds_threads_atfork_child(void);
+/* A moved socket used by a thread other than the one whose VCL worker holds it. */
+void ds_handoff(int fd, struct ds_sock *s);
+/* listen() on the VCL side: per-thread listeners with multi-thread-workers. */
+int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog);
+/* The VCL fd of s for the calling thread: its own VCL listener (made on first use) for a
+ * per-thread listener, else s->vfd; -1 with errno on failure. */
+int ds_thread_vfd(int fd, struct ds_sock *s);
+void ds_listeners_release(struct ds_sock *s); /* under ds_lock: the socket is gone */
+/* Closes this thread's VCL listeners that another thread released (cheap when none). */
+void ds_reap_listeners(void);
+/* A listener whose VCL side the app's fd stands for (both stacks, or per-thread VCL). */
+static inline int ds_split_listener(struct ds_sock *s) {
+  return ds_path_of(s) == DS_BOTH || s->vlisten;
+}
+
 /* The VCL fd behind an app fd if it was moved, else -1: the hot path of every wrapper. */
 static inline int ds_moved_fd(int fd) {
   struct ds_sock *s = ds_sock_of(fd);
   if (DS_LIKELY(!s) || ds_path_of(s) != DS_VCL) return -1;
+  if (DS_UNLIKELY(s->owner_tid != 0) && s->owner_tid != ds_self_tid()) ds_handoff(fd, s);
   return atomic_load_explicit(&s->vfd, memory_order_relaxed);
 }
 

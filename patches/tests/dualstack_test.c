@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,96 @@ static void t_threads(void) {
   stop_server(&sv);
 }
 
+/* multi-thread-workers: a listener made on the main thread, accepted by two worker threads
+ * from epolls of their own (Envoy's shape). With VCL's per-thread workers only the thread
+ * that made a listening session may use it; the interposer gives each thread its own. */
+#define MT_CONNS 24
+static int mt_listener_fd;
+static atomic_int mt_served, mt_stop;
+static int mt_by_thread[2];
+static void *mt_worker(void *arg) {
+  long id = (long)arg;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  CHECK(ep >= 0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = mt_listener_fd};
+  CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, mt_listener_fd, &ev) == 0);
+  while (!atomic_load(&mt_stop)) {
+    struct epoll_event got[4];
+    int n = epoll_wait(ep, got, 4, 50);
+    CHECK(n >= 0);
+    for (;;) {
+      int c = accept4(mt_listener_fd, NULL, NULL, 0);
+      if (c < 0) {
+        CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+        break;
+      }
+      char buf[64];
+      ssize_t r = read(c, buf, sizeof buf);
+      CHECK(r > 0);
+      CHECK(write(c, buf, (size_t)r) == r);
+      CHECK(close(c) == 0);
+      mt_by_thread[id]++;
+      atomic_fetch_add(&mt_served, 1);
+    }
+  }
+  close(ep);
+  return NULL;
+}
+static void t_mt_listener(void) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, MOVED_ADDR, 0);
+  mt_listener_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK(mt_listener_fd >= 0);
+  CHECK(bind(mt_listener_fd, (struct sockaddr *)&ss, l) == 0);
+  CHECK(listen(mt_listener_fd, 64) == 0);
+  expect_path(mt_listener_fd, P_VCL);
+  int port = port_of(mt_listener_fd);
+  CHECK(port > 0);
+  pthread_t t[2];
+  for (long i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, mt_worker, (void *)i) == 0);
+  usleep(100000); /* both workers wait on the listener */
+  for (int i = 0; i < MT_CONNS; i++) {
+    int fd = connect_to(MOVED_ADDR, port, P_VCL);
+    echo_check(fd, "mt");
+    close(fd);
+  }
+  for (int i = 0; i < 200 && atomic_load(&mt_served) < MT_CONNS; i++) usleep(10000);
+  atomic_store(&mt_stop, 1);
+  for (int i = 0; i < 2; i++) CHECK(pthread_join(t[i], NULL) == 0);
+  CHECK(atomic_load(&mt_served) == MT_CONNS);
+  /* each thread accepted through a listener of its own */
+  CHECK(mt_by_thread[0] > 0 && mt_by_thread[1] > 0);
+  close(mt_listener_fd);
+}
+
+/* multi-thread-workers: a connected session handed to another thread cannot work; the
+ * interposer says so (stderr, and a "thread-handoff" report to the agent). */
+static int mt_handoff_fd;
+static void *mt_other(void *arg) {
+  errno = 0;
+  ssize_t r = send(mt_handoff_fd, "x", 1, 0);
+  printf("handoff send %zd errno %d\n", r, r < 0 ? errno : 0);
+  return NULL;
+}
+static void t_mt_handoff(void) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, MOVED_ADDR, 0);
+  int ls = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&ss, l) == 0 && listen(ls, 4) == 0);
+  CHECK(accept(ls, NULL, NULL) < 0 && errno == EAGAIN); /* this thread accepts: served */
+  mt_handoff_fd = connect_to(MOVED_ADDR, port_of(ls), P_VCL);
+  int c = -1;
+  for (int i = 0; i < 500 && c < 0; i++, usleep(10000)) c = accept(ls, NULL, NULL);
+  CHECK(c >= 0);
+  CHECK(send(mt_handoff_fd, "own", 3, 0) == 3); /* its own thread: fine */
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, mt_other, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  close(c);
+  close(mt_handoff_fd);
+  close(ls);
+}
+
 /* UDP: the first sendto decides; recvfrom, sendmsg/recvmsg and sendmmsg/recvmmsg follow. */
 static void t_udp(void) {
   const char *hosts[] = {KERNEL_ADDR, MOVED_ADDR};
@@ -608,7 +699,8 @@ int main(int argc, char **argv) {
       {"epoll", t_epoll},               {"select", t_select},   {"dup", t_dup},
       {"fork", t_fork},                 {"threads", t_threads}, {"udp", t_udp},
       {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
-      {"close_range", t_close_range},
+      {"close_range", t_close_range},   {"mt_listener", t_mt_listener},
+      {"mt_handoff", t_mt_handoff},
   };
   if (argc == 3 && strcmp(argv[1], "send_v") == 0) return send_v(argv[2]);
   for (size_t i = 0; argc == 2 && i < sizeof tests / sizeof tests[0]; i++) {

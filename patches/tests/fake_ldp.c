@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define FAKE_LDP_BASE (1 << 18)
@@ -33,6 +34,42 @@ static void *sym(const char *name) {
 #define REAL(ret, name, ...) ((ret(*)(__VA_ARGS__))sym(#name))
 static int k(int fd) { return fd >= FAKE_LDP_BASE ? fd - FAKE_LDP_BASE : fd; }
 static int v(int fd) { return fd < 0 ? fd : fd + FAKE_LDP_BASE; }
+
+/* FAKE_LDP_MT=1: as VCL 26.06 with multi-thread-workers, a session belongs to the thread
+ * that made it, and another thread may use it only while it neither listens nor is
+ * connected (vls_mt_session_migrate: "migrate NOT supported" -> EBADFD). */
+#define FAKE_FDS 65536
+static int owner[FAKE_FDS];
+static unsigned char active[FAKE_FDS];
+static int mt_mode(void) {
+  static int m = -1;
+  if (m < 0) m = getenv("FAKE_LDP_MT") && strcmp(getenv("FAKE_LDP_MT"), "1") == 0;
+  return m;
+}
+static int tid(void) { return (int)syscall(SYS_gettid); }
+static int made(int fd, int is_active) { /* fd: the kernel fd behind a fake LDP fd */
+  if (fd >= 0 && fd < FAKE_FDS) {
+    owner[fd] = tid();
+    active[fd] = (unsigned char)is_active;
+  }
+  return fd;
+}
+static void activate(int fd) {
+  if (fd >= 0 && fd < FAKE_FDS) active[fd] = 1;
+}
+/* 0 if this thread may use fd (a fake LDP fd), else -1 with EBADFD. */
+static int foreign(int fd) {
+  if (fd < FAKE_LDP_BASE || !mt_mode()) return 0;
+  int kf = k(fd);
+  if (kf >= FAKE_FDS || !active[kf] || owner[kf] == tid()) {
+    if (kf < FAKE_FDS && !active[kf]) owner[kf] = tid(); /* a closed session migrates */
+    return 0;
+  }
+  errno = EBADFD;
+  return -1;
+}
+#define GUARD(fd) \
+  if (foreign(fd)) return -1
 
 __attribute__((constructor)) static void fake_attach(void) {
   /* What VCL does while LDP's constructor attaches to VPP: calls through the global scope. */
@@ -55,35 +92,50 @@ __attribute__((constructor)) static void fake_attach(void) {
   close(u);
 }
 
-EXPORT int socket(int d, int t, int p) { return v(REAL(int, socket, int, int, int)(d, t, p)); }
+EXPORT int socket(int d, int t, int p) { return v(made(REAL(int, socket, int, int, int)(d, t, p), 0)); }
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l) {
   return REAL(int, bind, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
 }
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) {
-  return REAL(int, connect, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
+  GUARD(fd);
+  int rc = REAL(int, connect, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
+  if (fd >= FAKE_LDP_BASE && (rc == 0 || errno == EINPROGRESS)) activate(k(fd));
+  return rc;
 }
-EXPORT int listen(int fd, int b) { return REAL(int, listen, int, int)(k(fd), b); }
+EXPORT int listen(int fd, int b) {
+  GUARD(fd);
+  int rc = REAL(int, listen, int, int)(k(fd), b);
+  if (fd >= FAKE_LDP_BASE && rc == 0) activate(k(fd));
+  return rc;
+}
 EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int f) {
-  return v(REAL(int, accept4, int, struct sockaddr *, socklen_t *, int)(k(fd), a, l, f));
+  GUARD(fd);
+  return v(made(REAL(int, accept4, int, struct sockaddr *, socklen_t *, int)(k(fd), a, l, f), 1));
 }
 EXPORT int close(int fd) { return REAL(int, close, int)(k(fd)); }
 EXPORT int shutdown(int fd, int h) { return REAL(int, shutdown, int, int)(k(fd), h); }
 EXPORT ssize_t read(int fd, void *b, size_t n) {
+  GUARD(fd);
   return REAL(ssize_t, read, int, void *, size_t)(k(fd), b, n);
 }
 EXPORT ssize_t write(int fd, const void *b, size_t n) {
+  GUARD(fd);
   return REAL(ssize_t, write, int, const void *, size_t)(k(fd), b, n);
 }
 EXPORT ssize_t readv(int fd, const struct iovec *i, int n) {
+  GUARD(fd);
   return REAL(ssize_t, readv, int, const struct iovec *, int)(k(fd), i, n);
 }
 EXPORT ssize_t writev(int fd, const struct iovec *i, int n) {
+  GUARD(fd);
   return REAL(ssize_t, writev, int, const struct iovec *, int)(k(fd), i, n);
 }
 EXPORT ssize_t recv(int fd, void *b, size_t n, int f) {
+  GUARD(fd);
   return REAL(ssize_t, recv, int, void *, size_t, int)(k(fd), b, n, f);
 }
 EXPORT ssize_t send(int fd, const void *b, size_t n, int f) {
+  GUARD(fd);
   return REAL(ssize_t, send, int, const void *, size_t, int)(k(fd), b, n, f);
 }
 EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int f, struct sockaddr *a, socklen_t *l) {
@@ -159,6 +211,7 @@ EXPORT int ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sig
 }
 EXPORT int epoll_create1(int f) { return v(REAL(int, epoll_create1, int)(f)); }
 EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *e) {
+  GUARD(fd);
   return REAL(int, epoll_ctl, int, int, int, struct epoll_event *)(k(ep), op, k(fd), e);
 }
 /* As VCL 26.06 does (vcl_epoll_wait_handle_mq_event, seen with nginx on a real VPP): the

@@ -69,6 +69,14 @@ def app(name: str) -> App:
             "a dual-stack rule is malformed",
         ),
         ([report("web", 7, "vpp-unreachable", "gone")], [], 60, 120, "vpp-unreachable", None),
+        (  # a session used by another thread than its own: loaded, and said why it fails
+            [report("web", 7, "thread-handoff", 'set vcl.io/workers: "false"')],
+            [app("web-ldp-7")],
+            60,
+            120,
+            "loaded",
+            'nginx (pid 7): set vcl.io/workers: "false"',
+        ),
         (
             [report("sidecar", 9, "started")],
             [app("sidecar-ldp-9")],

@@ -1,0 +1,170 @@
+/* Threads and VCL workers, with `multi-thread-workers` (one VCL worker per app thread, the
+ * injector's default): a VCL session belongs to the worker of the thread that made it, and
+ * VCL 26.06 moves a session to another thread's worker only while it is neither listening
+ * nor connected (vls_mt_session_migrate: "migrate NOT supported"). Two patterns follow:
+ *
+ * - A listener made on one thread and accepted on others (Envoy makes its listeners on the
+ *   main thread and accepts on its workers; haproxy's threads share their listeners): the
+ *   VCL side becomes one VCL listener per thread that uses the socket, made in that thread
+ *   on its first accept, epoll_ctl or poll, on the same address. VPP puts the workers of
+ *   one app listening on one endpoint behind one listener and hands its connections to them
+ *   in turn. The VCL listener made at listen() (which tells the app about a clash, e.g.
+ *   EADDRINUSE) is closed at once: a listening thread that keeps it without accepting
+ *   (Envoy's main thread) would be handed its share of connections by VPP, and they would
+ *   wait forever; and only its own thread could close it later. So through VPP a client
+ *   is served once a thread accepts or waits on the listener (the kernel side of a
+ *   both-stacks listener, which kubelet's probes use, listens from listen() on).
+ * - A connected socket used by a thread other than its owner (a thread pool fed by an
+ *   accepting thread; haproxy's multi-queue accept) cannot work; it is reported once
+ *   (ds_report "thread-handoff", which the agent shows) so that the pod can be set to one
+ *   shared VCL worker (vcl.io/workers: "false"). */
+#include "dualstack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__thread int ds_tid_cache;
+
+int ds_tid_slow(void) {
+  ds_tid_cache = (int)syscall(SYS_gettid);
+  return ds_tid_cache;
+}
+
+/* The forking thread's cached id was copied into the child, which has an id of its own. */
+void ds_threads_atfork_child(void) { ds_tid_cache = 0; }
+
+void ds_handoff(int fd, struct ds_sock *s) {
+  static atomic_int reported;
+  if (s->handoff_seen) return;
+  s->handoff_seen = 1;
+  if (atomic_exchange(&reported, 1)) return;
+  const char *what =
+      "a connected VCL session is used by a thread other than the one that made it, which "
+      "VCL's multi-thread-workers cannot do (e.g. a thread pool fed by an accepting thread); "
+      "set the pod annotation vcl.io/workers: \"false\"";
+  ds_log("fd %d: thread %d uses the session of thread %d: %s", fd, ds_self_tid(),
+         s->owner_tid, what);
+  ds_report("thread-handoff", "%s", what);
+}
+
+int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog) {
+  if (!ds_config()->mt_workers) return VCL(listen)(vfd, backlog);
+  if (VCL(listen)(vfd, backlog) != 0) return -1;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+  ds_lock();
+  s->vaddr = ss;
+  s->vaddr_len = sl;
+  s->backlog = backlog;
+  s->vlisten = 1;
+  atomic_store(&s->vfd, -1);
+  ds_unlock();
+  VCL(close)(vfd);
+  DS_DEBUG("fd %d: listening; each thread that uses it gets a VCL listener of its own", fd);
+  return 0;
+}
+
+static int ds_make_listener(int fd, struct ds_sock *s) {
+  int one = 1;
+  int vfd = VCL(socket)(s->domain, s->type | SOCK_NONBLOCK | SOCK_CLOEXEC, s->protocol);
+  if (vfd < 0) return -1;
+  VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ds_config()->test_mode) /* CI's VCL side is the kernel: let the listeners share */
+    VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (VCL(bind)(vfd, (struct sockaddr *)&s->vaddr, s->vaddr_len) != 0 ||
+      VCL(listen)(vfd, s->backlog) != 0) {
+    int saved = errno;
+    ds_log("fd %d: the VCL listener of thread %d failed: %s", fd, ds_self_tid(),
+           strerror(errno));
+    VCL(close)(vfd);
+    errno = saved;
+    return -1;
+  }
+  DS_DEBUG("fd %d: VCL listener for thread %d", fd, ds_self_tid());
+  return vfd;
+}
+
+int ds_thread_vfd(int fd, struct ds_sock *s) {
+  if (DS_LIKELY(!s->vlisten)) {
+    if (DS_UNLIKELY(s->owner_tid != 0) && s->owner_tid != ds_self_tid()) ds_handoff(fd, s);
+    return atomic_load(&s->vfd);
+  }
+  ds_reap_listeners();
+  int tid = ds_self_tid();
+  ds_lock();
+  for (int i = 0; i < s->ntls; i++) {
+    if (s->tls[i].tid == tid) {
+      int vfd = s->tls[i].vfd;
+      ds_unlock();
+      return vfd;
+    }
+  }
+  if (s->ntls == s->captls) {
+    int cap = s->captls ? 2 * s->captls : 4;
+    struct ds_tl *t = realloc(s->tls, (size_t)cap * sizeof *t);
+    if (!t) {
+      ds_unlock();
+      errno = ENOMEM;
+      return -1;
+    }
+    s->tls = t;
+    s->captls = cap;
+  }
+  int vfd = ds_make_listener(fd, s);
+  if (vfd >= 0) s->tls[s->ntls++] = (struct ds_tl){.tid = tid, .vfd = vfd};
+  ds_unlock();
+  return vfd;
+}
+
+/* VCL listeners that belong to other threads: only their own thread may close them (VCL
+ * would try to move them), at its next wait through here. */
+static struct ds_tl *ds_orphans;
+static int ds_norphans, ds_caporphans;
+static atomic_int ds_orphans_pending;
+
+static void ds_orphan(struct ds_tl t) { /* under ds_lock */
+  if (ds_norphans == ds_caporphans) {
+    int cap = ds_caporphans ? 2 * ds_caporphans : 8;
+    struct ds_tl *n = realloc(ds_orphans, (size_t)cap * sizeof *n);
+    if (!n) return; /* left to the process's exit */
+    ds_orphans = n;
+    ds_caporphans = cap;
+  }
+  ds_orphans[ds_norphans++] = t;
+  atomic_store(&ds_orphans_pending, 1);
+}
+
+void ds_listeners_release(struct ds_sock *s) {
+  int tid = ds_self_tid();
+  for (int i = 0; i < s->ntls; i++) {
+    if (s->tls[i].tid == tid)
+      VCL(close)(s->tls[i].vfd);
+    else
+      ds_orphan(s->tls[i]);
+  }
+  free(s->tls);
+  s->tls = NULL;
+  s->ntls = s->captls = 0;
+  s->vlisten = 0;
+}
+
+void ds_reap_listeners(void) {
+  if (DS_LIKELY(!atomic_load_explicit(&ds_orphans_pending, memory_order_relaxed))) return;
+  int tid = ds_self_tid();
+  ds_lock();
+  int k = 0;
+  for (int i = 0; i < ds_norphans; i++) {
+    if (ds_orphans[i].tid == tid)
+      VCL(close)(ds_orphans[i].vfd);
+    else
+      ds_orphans[k++] = ds_orphans[i];
+  }
+  ds_norphans = k;
+  if (!k) atomic_store(&ds_orphans_pending, 0);
+  ds_unlock();
+}

@@ -1,0 +1,56 @@
+"""Threads with `multi-thread-workers` (one VCL worker per thread, the injector's default).
+
+VCL 26.06 lets only the thread that made a listening or connected session use it (the fake
+LDP's FAKE_LDP_MT=1 does the same). A listener made on the main thread and accepted by
+worker threads (Envoy's shape; haproxy's threads share listeners too) works because the
+interposer gives every thread that uses it a VCL listener of its own; a connected session
+handed to another thread cannot work, and the process says so once, naming the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+MT_CONF = "vcl {\n  use-mq-eventfd\n  multi-thread-workers\n}\n"
+
+
+@pytest.fixture
+def mt_env(build: Any, tmp_path: Path) -> dict[str, str]:
+    if build.vcl_side == "libc":
+        pytest.skip("needs the fake LDP, which reproduces VCL's per-thread sessions")
+    conf = tmp_path / "vcl.conf"
+    conf.write_text(MT_CONF)
+    return {**build.rules, "VCL_CONFIG": str(conf), "FAKE_LDP_MT": "1", "VCL_DUALSTACK_DEBUG": "1"}
+
+
+def test_listener_of_the_main_thread_is_accepted_by_worker_threads(
+    build: Any, mt_env: dict[str, str]
+) -> None:
+    proc = build.run([str(build.c_test), "mt_listener"], mt_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok mt_listener"
+    lines = build.decisions(proc.stderr)
+    assert sum("VCL listener for thread" in line for line in lines) == 2, lines
+
+
+def test_the_fake_refuses_what_vcl_refuses(build: Any, mt_env: dict[str, str]) -> None:
+    """Without the interposer's per-thread listeners (VCL_CONFIG without
+    multi-thread-workers, the fake still per-thread), the worker threads' accepts fail as
+    they did on a real VPP ("migrate NOT supported")."""
+    conf = Path(mt_env["VCL_CONFIG"])
+    conf.write_text("vcl {\n  use-mq-eventfd\n}\n")
+    proc = build.run([str(build.c_test), "mt_listener"], mt_env)
+    assert proc.returncode != 0
+    assert "errno 77" in proc.stderr  # EBADFD
+
+
+def test_a_session_handed_to_another_thread_is_reported(build: Any, mt_env: dict[str, str]) -> None:
+    proc = build.run([str(build.c_test), "mt_handoff"], mt_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "handoff send -1 errno 77" in proc.stdout  # EBADFD, as VCL answers
+    said = [line for line in build.decisions(proc.stderr) if "uses the session of thread" in line]
+    assert len(said) == 1, proc.stderr
+    assert 'vcl.io/workers: "false"' in said[0] or "multi-queue" in said[0]
