@@ -59,12 +59,15 @@ class VclDefaults(_Model):
     rx_fifo_size: str = Field("4Mi", alias="rxFifoSize")
     tx_fifo_size: str = Field("4Mi", alias="txFifoSize")
     eventfd: bool = True
-    # False: one VCL worker per process, shared by its threads under VCL's locks. With
-    # multi-thread-workers (true) VCL 26.06 cannot hand a listening or connected socket
-    # to another thread (vcl_locked.c migrates a session only before it listens or
-    # connects): an accept in a thread other than the one that listened fails with
-    # EBADFD. Opt in per pod (vcl.io/workers) for apps whose threads keep their sockets.
-    workers: bool = False
+    # True (multi-thread-workers): each app thread is its own VCL app worker, with its own
+    # message queue. The only setting under which several epoll threads in one process work
+    # (wrk -t2, haproxy threads, Envoy's workers): with one shared worker VCL 26.06 hands a
+    # session's events to whichever thread's epoll reads the queue (wrk crashed). VCL cannot
+    # move a listening or connected session between threads: the interposer gives each
+    # thread that uses a listener a VCL listener of its own, and reports a connected
+    # session used by another thread (thread-handoff; vcl-status shows it). False suits a
+    # thread pool fed by one accepting thread, with at most one epoll thread.
+    workers: bool = True
     # 8192: 512 pending connects/accepts per app worker (~0.3 MiB of its segment).
     event_queue_size: int = Field(8192, alias="eventQueueSize")
     # Cluster DNS may not be reachable through VPP; the interposer keeps port 53 on the kernel.

@@ -17,8 +17,8 @@ ANNOTATION_RX_FIFO: Final = "vcl.io/rx-fifo-size"
 ANNOTATION_TX_FIFO: Final = "vcl.io/tx-fifo-size"
 # "true": VCL's message queues signal an eventfd, so idle epoll apps sleep (~0% CPU).
 ANNOTATION_EVENTFD: Final = "vcl.io/eventfd"
-# "true": every app thread registers as its own VCL app worker (multi-thread-workers);
-# default "false" (see VclDefaults.workers: VCL 26.06 cannot move a socket between them).
+# "true" (default): every app thread registers as its own VCL app worker
+# (multi-thread-workers); "false": one shared worker per process (see VclDefaults.workers).
 ANNOTATION_WORKERS: Final = "vcl.io/workers"
 # Traffic kept on the kernel stack besides loopback (which always is).
 ANNOTATION_KERNEL_CIDRS: Final = "vcl.io/kernel-cidrs"

@@ -39,7 +39,7 @@ def test_registration_of_an_injected_pod() -> None:
     assert REG.sock_name == f"{ROOT}/pods/{UID}/app.sock"
     assert "app-socket-api /etc/vcl/app.sock" in REG.vcl_conf
     assert "use-mq-eventfd" in REG.vcl_conf
-    assert "multi-thread-workers" not in REG.vcl_conf  # workers: false by default
+    assert "multi-thread-workers" in REG.vcl_conf  # workers: true by default
     assert "namespace-secret" not in REG.vcl_conf and "namespace-id" not in REG.vcl_conf
     assert REG.selected == ("app",) and REG.runtime_version == "26.06"
 
