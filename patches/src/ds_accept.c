@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A connection accepted on the VCL side gets a placeholder: a fresh kernel socket that holds
  * the fd number (and answers fstat as a socket) while every call goes to the VCL fd. */
@@ -20,7 +21,10 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
   struct ds_sock *s = e ? ds_sock_new(ls->domain, SOCK_STREAM, ls->protocol) : NULL;
   if (s) {
     s->app_nonblock = (flags & SOCK_NONBLOCK) != 0;
-    if (ds_config()->mt_workers) s->owner_tid = ds_self_tid();
+    if (ds_config()->mt_workers) {
+      s->owner_tid = ds_self_tid();
+      s->owner_pid = getpid();
+    }
     atomic_store(&s->vfd, vfd);
     atomic_store(&s->path, DS_VCL);
     ds_entry_install(e, s, NULL);
@@ -65,8 +69,10 @@ DS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
   struct ds_sock *s = ds_sock_of(fd);
   int path = s ? ds_path_of(s) : DS_KERNEL;
   if (DS_LIKELY(path != DS_VCL && path != DS_BOTH)) return LIBC(accept4)(fd, sa, len, flags);
+  int vfd = ds_thread_vfd(fd, s); /* makes the per-thread listeners when it is time */
   if (ds_split_listener(s)) return ds_accept_both(fd, s, sa, len, flags);
-  int v = VCL(accept4)(atomic_load(&s->vfd), sa, len, flags);
+  if (vfd < 0) return -1;
+  int v = VCL(accept4)(vfd, sa, len, flags);
   return v < 0 ? -1 : ds_adopt(fd, s, v, flags);
 }
 

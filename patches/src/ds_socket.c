@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 DS_EXPORT int socket(int domain, int type, int protocol) {
   int fd = LIBC(socket)(domain, type, protocol);
@@ -128,7 +129,10 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
   int defer_regs = want == DS_VCL && strcmp(call, "connect") == 0;
   if (vfd >= 0) {
     /* Its VCL worker is this thread's; a listener's are per thread (ds_threads.c). */
-    if (ds_config()->mt_workers && !is_bind) s->owner_tid = ds_self_tid();
+    if (ds_config()->mt_workers && !is_bind) {
+      s->owner_tid = ds_self_tid();
+      s->owner_pid = getpid();
+    }
     atomic_store_explicit(&s->vfd, vfd, memory_order_release);
     if (!defer_regs) ds_move_regs(s, vfd, want == DS_BOTH);
   }
@@ -208,6 +212,7 @@ DS_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
 }
 
 DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
+  ds_reap_listeners();
   struct ds_sock *s = ds_sock_of(fd);
   if (!s) return LIBC(connect)(fd, sa, len);
   int path = ds_path_of(s);

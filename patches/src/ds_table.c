@@ -72,7 +72,8 @@ struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
   s->vaddr_len = 0;
   s->tls = NULL;
   s->ntls = s->captls = 0;
-  s->owner_tid = s->handoff_seen = 0;
+  s->owner_tid = s->owner_pid = s->handoff_seen = s->listen_tid = s->listen_used = 0;
+  s->listen_pid = 0;
   s->next_free = NULL;
   return s;
 }

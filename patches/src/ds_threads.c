@@ -8,12 +8,11 @@
  *   VCL side becomes one VCL listener per thread that uses the socket, made in that thread
  *   on its first accept, epoll_ctl or poll, on the same address. VPP puts the workers of
  *   one app listening on one endpoint behind one listener and hands its connections to them
- *   in turn. The VCL listener made at listen() (which tells the app about a clash, e.g.
- *   EADDRINUSE) is closed at once: a listening thread that keeps it without accepting
- *   (Envoy's main thread) would be handed its share of connections by VPP, and they would
- *   wait forever; and only its own thread could close it later. So through VPP a client
- *   is served once a thread accepts or waits on the listener (the kernel side of a
- *   both-stacks listener, which kubelet's probes use, listens from listen() on).
+ *   in turn. The listening thread keeps the VCL listener listen() made, and per-thread
+ *   listeners start when a second thread uses the socket. If by then the listening thread
+ *   never accepted or waited on it (Envoy's main thread), its VCL listener is closed,
+ *   by that thread (only it may) at its next call through us: until then VPP may hand it
+ *   a share of the connections, which wait.
  * - A connected socket used by a thread other than its owner (a thread pool fed by an
  *   accepting thread; haproxy's multi-queue accept) cannot work; it is reported once
  *   (ds_report "thread-handoff", which the agent shows) so that the pod can be set to one
@@ -42,32 +41,43 @@ void ds_handoff(int fd, struct ds_sock *s) {
   if (s->handoff_seen) return;
   s->handoff_seen = 1;
   if (atomic_exchange(&reported, 1)) return;
+  if (s->owner_pid != getpid()) { /* fork per connection: socat fork, inetd-style servers */
+    const char *what =
+        "a connection made before fork() is used by the child process, which VCL's "
+        "multi-thread-workers cannot do (a fork-per-connection server); keep its port on "
+        "the kernel with the pod annotation vcl.io/kernel-ports";
+    ds_log("fd %d: process %d uses a session of its parent %d: %s", fd, (int)getpid(),
+           s->owner_pid, what);
+    ds_report("thread-handoff", "%s", what);
+    return;
+  }
   const char *what =
       "a connected VCL session is used by a thread other than the one that made it, which "
-      "VCL's multi-thread-workers cannot do (e.g. a thread pool fed by an accepting thread); "
-      "set the pod annotation vcl.io/workers: \"false\"";
+      "VCL's multi-thread-workers cannot do; keep each connection on its thread (haproxy: "
+      "tune.listener.multi-queue off, http-reuse never), or for a thread pool with one "
+      "epoll thread set the pod annotation vcl.io/workers: \"false\"";
   ds_log("fd %d: thread %d uses the session of thread %d: %s", fd, ds_self_tid(),
          s->owner_tid, what);
   ds_report("thread-handoff", "%s", what);
 }
 
 int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog) {
-  if (!ds_config()->mt_workers) return VCL(listen)(vfd, backlog);
   if (VCL(listen)(vfd, backlog) != 0) return -1;
+  if (!ds_config()->mt_workers) return 0;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
-  if (VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+  if (VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl) != 0) return 0;
   ds_lock();
   s->vaddr = ss;
   s->vaddr_len = sl;
   s->backlog = backlog;
-  s->vlisten = 1;
-  atomic_store(&s->vfd, -1);
+  s->listen_tid = ds_self_tid();
+  s->listen_pid = getpid();
   ds_unlock();
-  VCL(close)(vfd);
-  DS_DEBUG("fd %d: listening; each thread that uses it gets a VCL listener of its own", fd);
   return 0;
 }
+
+static void ds_orphan(struct ds_tl t);
 
 static int ds_make_listener(int fd, struct ds_sock *s) {
   int one = 1;
@@ -91,8 +101,47 @@ static int ds_make_listener(int fd, struct ds_sock *s) {
 
 int ds_thread_vfd(int fd, struct ds_sock *s) {
   if (DS_LIKELY(!s->vlisten)) {
-    if (DS_UNLIKELY(s->owner_tid != 0) && s->owner_tid != ds_self_tid()) ds_handoff(fd, s);
-    return atomic_load(&s->vfd);
+    if (DS_LIKELY(!s->listen_tid)) {
+      if (DS_UNLIKELY(s->owner_tid != 0) && s->owner_tid != ds_self_tid()) ds_handoff(fd, s);
+      return atomic_load(&s->vfd);
+    }
+    if (s->listen_tid == ds_self_tid()) {
+      s->listen_used = 1;
+      return atomic_load(&s->vfd);
+    }
+    if (s->listen_pid != getpid()) {
+      /* A child after fork() (nginx's workers): VCL shares the listener between the
+       * processes' workers itself (vls_mp_checks); the child's thread takes it over. */
+      ds_lock();
+      s->listen_tid = ds_self_tid();
+      s->listen_pid = getpid();
+      s->listen_used = 1;
+      ds_unlock();
+      return atomic_load(&s->vfd);
+    }
+    ds_lock(); /* a second thread uses this listener: one VCL listener per thread from now */
+    if (!s->vlisten) {
+      struct ds_tl *t = malloc(4 * sizeof *t);
+      if (!t) {
+        ds_unlock();
+        errno = ENOMEM;
+        return -1;
+      }
+      struct ds_tl first = {.tid = s->listen_tid, .vfd = atomic_load(&s->vfd)};
+      s->tls = t;
+      s->captls = 4;
+      s->ntls = 0;
+      if (s->listen_used) {
+        s->tls[s->ntls++] = first;
+      } else { /* its thread never accepts (Envoy's main thread): VPP must not feed it */
+        ds_orphan(first);
+        DS_DEBUG("fd %d: thread %d listened but does not accept; its VCL listener goes", fd,
+                 first.tid);
+      }
+      s->vlisten = 1;
+      atomic_store(&s->vfd, -1);
+    }
+    ds_unlock();
   }
   ds_reap_listeners();
   int tid = ds_self_tid();
@@ -125,7 +174,7 @@ int ds_thread_vfd(int fd, struct ds_sock *s) {
  * would try to move them), at its next wait through here. */
 static struct ds_tl *ds_orphans;
 static int ds_norphans, ds_caporphans;
-static atomic_int ds_orphans_pending;
+atomic_int ds_orphans_pending;
 
 static void ds_orphan(struct ds_tl t) { /* under ds_lock */
   if (ds_norphans == ds_caporphans) {

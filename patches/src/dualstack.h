@@ -71,6 +71,10 @@ struct ds_sock {
   struct ds_tl *tls; /* per-thread VCL listeners */
   int ntls, captls;
   int owner_tid; /* thread whose VCL worker holds vfd; 0: any thread may use it */
+  int owner_pid; /* its process: a child after fork() is another worker too */
+  int listen_tid;  /* a VCL listener: the thread that listened (its worker holds vfd) */
+  int listen_used; /* that thread accepted or waited on it */
+  int listen_pid;  /* its process: in a child after fork() VCL shares the listener itself */
   int handoff_seen;
   struct ds_sock *next_free;
 };
@@ -222,8 +226,12 @@ static inline int ds_split_listener(struct ds_sock *s) {
   return ds_path_of(s) == DS_BOTH || s->vlisten;
 }
 
+extern atomic_int ds_orphans_pending;
+
 /* The VCL fd behind an app fd if it was moved, else -1: the hot path of every wrapper. */
 static inline int ds_moved_fd(int fd) {
+  if (DS_UNLIKELY(atomic_load_explicit(&ds_orphans_pending, memory_order_relaxed)))
+    ds_reap_listeners();
   struct ds_sock *s = ds_sock_of(fd);
   if (DS_LIKELY(!s) || ds_path_of(s) != DS_VCL) return -1;
   if (DS_UNLIKELY(s->owner_tid != 0) && s->owner_tid != ds_self_tid()) ds_handoff(fd, s);

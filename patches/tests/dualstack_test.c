@@ -150,15 +150,25 @@ static void echo_check(int fd, const char *msg) {
   CHECK(memcmp(buf, msg, n) == 0);
 }
 
+/* Retries a refused connect for a while: with multi-thread-workers a listener is served
+ * through VPP once its thread accepts or waits on it (patches/README.md), and the server
+ * threads here may not have got there yet. */
 static int connect_to(const char *host, int port, int want_path) {
   struct sockaddr_storage ss;
   socklen_t l = make_addr(&ss, host, port);
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  CHECK(fd >= 0);
-  expect_path(fd, P_PENDING);
-  CHECK(connect(fd, (struct sockaddr *)&ss, l) == 0);
-  expect_path(fd, want_path);
-  return fd;
+  for (int tries = 0;; tries++) {
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    expect_path(fd, P_PENDING);
+    if (connect(fd, (struct sockaddr *)&ss, l) != 0) {
+      CHECK(errno == ECONNREFUSED && tries < 300);
+      close(fd);
+      usleep(10000);
+      continue;
+    }
+    expect_path(fd, want_path);
+    return fd;
+  }
 }
 
 /* Blocking connect to a kernel and a moved destination, with a both-sides echo. */

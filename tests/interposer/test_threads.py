@@ -53,4 +53,14 @@ def test_a_session_handed_to_another_thread_is_reported(build: Any, mt_env: dict
     assert "handoff send -1 errno 77" in proc.stdout  # EBADFD, as VCL answers
     said = [line for line in build.decisions(proc.stderr) if "uses the session of thread" in line]
     assert len(said) == 1, proc.stderr
-    assert 'vcl.io/workers: "false"' in said[0] or "multi-queue" in said[0]
+    assert "multi-queue off" in said[0] and 'vcl.io/workers: "false"' in said[0]
+
+
+def test_a_session_used_after_fork_is_reported_as_fork(build: Any, mt_env: dict[str, str]) -> None:
+    """socat's fork per connection: the child is another VCL worker and cannot use the
+    parent's session (the fake answers EBADFD, as VCL does); the log names fork and the
+    fix (kernel-ports), not threads."""
+    proc = build.run([str(build.c_test), "fork"], mt_env)
+    said = [line for line in build.decisions(proc.stderr) if "of its parent" in line]
+    assert len(said) == 1, proc.stderr
+    assert "vcl.io/kernel-ports" in said[0]
