@@ -117,26 +117,14 @@ print(s.recv(4).decode())
 """
 
 
-@pytest.mark.parametrize(
-    "annotations",
-    [
-        {},
-        pytest.param(
-            {"vcl.io/workers": "true"},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="VCL 26.06 with multi-thread-workers migrates only sessions not yet "
-                "listening or connected (vcl_locked.c): an accept in a thread other than the one that "
-                "listened fails with EBADFD; why vcl.io/workers defaults to false",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("annotations", [{}, {"vcl.io/workers": "false"}])
 def test_accept_in_another_thread(
     build, python: str, tmp_path: Path, annotations: dict[str, str]
 ) -> None:
     """A server that listens in its main thread and accepts in another (a thread pool's
-    shape), with the vcl.conf the agent writes: by default, and with vcl.io/workers=true."""
+    shape), with the vcl.conf the agent writes: by default (multi-thread-workers, where
+    VCL cannot move the listening session and the interposer gives the accepting thread a
+    VCL listener of its own), and with one shared worker (vcl.io/workers=false)."""
     settings = parse_settings(annotations, InjectorConfig())
     conf = tmp_path / "vcl.conf"
     conf.write_text(render_vcl_conf(VclConfParams.of(settings, build.app_socket)))
