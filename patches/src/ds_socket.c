@@ -223,6 +223,18 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
   }
   if (path != DS_VCL) return LIBC(connect)(fd, sa, len);
   int vfd = atomic_load(&s->vfd);
+  /* VCL 26.06 takes ::ffff:a.b.c.d for an IPv6 address and fails (ENOTCONN): an IPv6
+   * socket naming an IPv4 peer (grpcio, Java, curl with [::ffff:...]) connects to VPP as
+   * IPv4; getpeername/getsockname map the answers back. */
+  struct sockaddr_in v4;
+  if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
+      IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    v4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = s6->sin6_port};
+    memcpy(&v4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+    sa = (const struct sockaddr *)&v4;
+    len = sizeof v4;
+  }
   int rc = VCL(connect)(vfd, sa, len);
   if (settled_here) {
     int saved = errno;
@@ -312,6 +324,23 @@ DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
   return ds_vcl_lacks(rc) ? LIBC(getsockopt)(fd, level, name, val, len) : rc;
 }
 
+/* An AF_INET answer for an AF_INET6 socket (a v4-mapped connect, above), as the app's
+ * family: ::ffff:a.b.c.d, as the kernel reports it. */
+static int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
+                        socklen_t room) {
+  if (rc != 0 || !s || s->domain != AF_INET6 || !sa || !len || sa->sa_family != AF_INET ||
+      room < sizeof(struct sockaddr_in6))
+    return rc;
+  struct sockaddr_in v4;
+  memcpy(&v4, sa, sizeof v4);
+  struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = v4.sin_port};
+  v6.sin6_addr.s6_addr[10] = v6.sin6_addr.s6_addr[11] = 0xff;
+  memcpy(&v6.sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+  memcpy(sa, &v6, sizeof v6);
+  *len = sizeof v6;
+  return rc;
+}
+
 DS_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
   struct ds_sock *ls = ds_sock_of(fd);
   if (ls && ls->vlisten && ds_path_of(ls) == DS_VCL && sa && len) {
@@ -321,12 +350,16 @@ DS_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len) {
     return 0;
   }
   int vfd = ds_moved_fd(fd);
-  return vfd < 0 ? LIBC(getsockname)(fd, sa, len) : VCL(getsockname)(vfd, sa, len);
+  if (vfd < 0) return LIBC(getsockname)(fd, sa, len);
+  socklen_t room = len ? *len : 0;
+  return ds_as_family(ls, VCL(getsockname)(vfd, sa, len), sa, len, room);
 }
 
 DS_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
   int vfd = ds_moved_fd(fd);
-  return vfd < 0 ? LIBC(getpeername)(fd, sa, len) : VCL(getpeername)(vfd, sa, len);
+  if (vfd < 0) return LIBC(getpeername)(fd, sa, len);
+  socklen_t room = len ? *len : 0;
+  return ds_as_family(ds_sock_of(fd), VCL(getpeername)(vfd, sa, len), sa, len, room);
 }
 
 DS_EXPORT int shutdown(int fd, int how) {

@@ -98,6 +98,29 @@ EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l) {
 }
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) {
   GUARD(fd);
+  /* VCL 26.06 takes ::ffff:a.b.c.d for an IPv6 address and fails at once (ENOTCONN). */
+  if (fd >= FAKE_LDP_BASE && a && a->sa_family == AF_INET6 &&
+      IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)a)->sin6_addr)) {
+    errno = ENOTCONN;
+    return -1;
+  }
+  /* ... and takes an IPv4 address on any session: the kernel's IPv6 socket wants it mapped. */
+  struct sockaddr_in6 mapped;
+  struct sockaddr_storage own;
+  socklen_t ol = sizeof own;
+  if (fd >= FAKE_LDP_BASE && a && a->sa_family == AF_INET &&
+      REAL(int, getsockname, int, struct sockaddr *, socklen_t *)(k(fd), (struct sockaddr *)&own,
+                                                                  &ol) == 0 &&
+      own.ss_family == AF_INET6) {
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)a;
+    memset(&mapped, 0, sizeof mapped);
+    mapped.sin6_family = AF_INET6;
+    mapped.sin6_port = v4->sin_port;
+    mapped.sin6_addr.s6_addr[10] = mapped.sin6_addr.s6_addr[11] = 0xff;
+    memcpy(&mapped.sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+    a = (const struct sockaddr *)&mapped;
+    l = sizeof mapped;
+  }
   int rc = REAL(int, connect, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
   if (fd >= FAKE_LDP_BASE && (rc == 0 || errno == EINPROGRESS)) activate(k(fd));
   return rc;
