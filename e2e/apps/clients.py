@@ -28,6 +28,21 @@ c.close()
 print(head.split(b"\\r\\n")[0].decode(), len(body))
 """.replace("import socket, sys", "import re, socket, sys")
 
+# Reads each connection until the client's half-close (EOF), then answers with what it
+# read, reversed, and closes: a server only a working half-close lets answer.
+#   ECHO_UNTIL_EOF PORT
+ECHO_UNTIL_EOF = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+while True:
+    c, _ = s.accept()
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    c.sendall(data[::-1]); c.close()
+"""
+
 
 def wait_listening(pod: Pod, port: int, timeout: float = 20) -> None:
     """Waits until the pod's kernel side listens on the port (both-stacks listeners)."""

@@ -13,7 +13,6 @@ class Row:
     measure: str = ""
     vpp: float | None = None
     kernel: float | None = None
-    higher_is_better: bool = True
 
     @property
     def ratio(self) -> str:
@@ -27,6 +26,14 @@ ROWS: list[Row] = []
 
 def record(row: Row) -> None:
     ROWS.append(row)
+
+
+def measured(
+    program: str, failures: list[str], measure: str, vpp: float | None, kernel: float | None
+) -> None:
+    """A measured program's row: "yes", or "NO" with its first failure, and its figures."""
+    works = "yes" if not failures else f"NO: {failures[0][:120]}"
+    record(Row(program, works, measure, vpp, kernel))
 
 
 def table() -> str:

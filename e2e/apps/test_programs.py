@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e.apps.clients import PY, curl_many, wait_listening, wrk
+from e2e.apps.clients import ECHO_UNTIL_EOF, PY, curl_many, wait_listening, wrk
 from e2e.apps.conftest import need
 from e2e.apps.lab import REPO, Node, Pod, stop
-from e2e.apps.table import Row, record
+from e2e.apps.table import Row, measured, record
 from e2e.apps.test_http_servers import NGINX_CONF
 
 
@@ -100,9 +100,8 @@ def test_haproxy_two_threads(pods: tuple[Pod, Pod, Pod], config: str) -> None:
         record(Row(name, f"detected: {problem}" if detected else f"NO: {failures[:1]}"))
         assert detected, (problem, failures)
         return
-    works = "yes" if not failures else f"NO: {failures[0][:120]}"
-    record(Row(name, works, "wrk -t2 -c64 req/s", figures[True].requests_per_s,
-               figures[False].requests_per_s))  # fmt: skip
+    measured(name, failures, "wrk -t2 -c64 req/s", figures[True].requests_per_s,
+             figures[False].requests_per_s)  # fmt: skip
     assert not failures and problem is None, (failures, problem)
 
 
@@ -132,9 +131,8 @@ def test_redis(pods: tuple[Pod, Pod, Pod]) -> None:
                 failures.append(f"redis-benchmark: {out[-300:]!r}")
         finally:
             stop(proc)
-    works = "yes" if not failures else f"NO: {failures[0][:120]}"
-    record(
-        Row("redis ← redis-benchmark", works, "GET req/s, 64 conns", figures[True], figures[False])
+    measured(
+        "redis ← redis-benchmark", failures, "GET req/s, 64 conns", figures[True], figures[False]
     )
     assert not failures
 
@@ -173,8 +171,7 @@ def test_iperf3(pods: tuple[Pod, Pod, Pod], listen: str) -> None:
     if not failures and not figures[True]:
         failures.append("iperf3 -c: connected, but nothing went through")
     name = "iperf3 -s -4" if listen == "-4" else "iperf3 -s ([::])"
-    works = "yes" if not failures else f"NO: {failures[0][:120]}"
-    record(Row(name, works, "Gbit/s, 1 stream", figures[True], figures[False]))
+    measured(name, failures, "Gbit/s, 1 stream", figures[True], figures[False])
     assert not failures
 
 
@@ -210,9 +207,8 @@ def test_python_asyncio(pods: tuple[Pod, Pod, Pod]) -> None:
                 failures.append(f"asyncio client: {[r.stderr[-200:] for r in runs]}")
         finally:
             stop(proc)
-    works = "yes" if not failures else f"NO: {failures[0][:120]}"
-    record(
-        Row("python asyncio echo", works, "round trips/s, 1 conn", figures[True], figures[False])
+    measured(
+        "python asyncio echo", failures, "round trips/s, 1 conn", figures[True], figures[False]
     )
     assert not failures
 
@@ -242,26 +238,13 @@ def test_socat_fork_per_connection(pods: tuple[Pod, Pod, Pod]) -> None:
     assert works or problem, answers
 
 
-HALF_CLOSE_SERVER = """
-import socket
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 7001)); s.listen()
-while True:
-    c, _ = s.accept()
-    data = b""
-    while chunk := c.recv(65536):  # until the client's half-close
-        data += chunk
-    c.sendall(data[::-1]); c.close()
-"""
-
-
 @pytest.mark.xfail(
     strict=True, reason="#16: VPP 26.06 cut-through has no half-close; not detected yet"
 )
 def test_nc_half_close(pods: tuple[Pod, Pod, Pod]) -> None:
     srv, cli, _ = pods
     nc = need("nc")
-    proc = srv.start([PY, "-c", HALF_CLOSE_SERVER], vcl=True, container="server")
+    proc = srv.start([PY, "-c", ECHO_UNTIL_EOF, "7001"], vcl=True, container="server")
     try:
         wait_listening(srv, 7001)
         run = cli.run([nc, "-N", srv.address(True), "7001"], vcl=True, input="abc\n", timeout=15)
@@ -358,7 +341,6 @@ def test_grpcio(pods: tuple[Pod, Pod, Pod], bind: str) -> None:
                 )
         finally:
             stop(proc)
-    works = "yes" if not failures else f"NO: {failures[0][:120]}"
-    record(Row(f"grpcio (Python), server on {bind}", works, "unary calls/s, 1 channel",
-               figures[True], figures[False]))  # fmt: skip
+    measured(f"grpcio (Python), server on {bind}", failures, "unary calls/s, 1 channel",
+             figures[True], figures[False])  # fmt: skip
     assert not failures
