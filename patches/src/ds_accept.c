@@ -40,12 +40,15 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
   return ph;
 }
 
-/* Both stacks listen: take whichever has a connection; block (if the app's listener is
- * blocking) by polling both, since a blocking accept on one would starve the other. */
+/* A listener with more than one side (both stacks, a dual [::] listener's two VCL
+ * listeners, per-thread VCL listeners): take whichever has a connection; block (if the
+ * app's listener is blocking) by polling them all, since a blocking accept on one would
+ * starve the others. */
 static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, socklen_t *len,
                           int flags) {
   int vfd = ds_thread_vfd(fd, s);
   if (vfd < 0) return -1;
+  int vfd4 = ds_thread_vfd4(s);
   int both = ds_path_of(s) == DS_BOTH;
   for (;;) {
     socklen_t keep = len ? *len : 0;
@@ -55,13 +58,22 @@ static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, sockle
       return c;
     }
     if (both && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    if (len) *len = keep;
-    int v = VCL(accept4)(vfd, sa, len, flags);
-    if (v >= 0) return ds_adopt(fd, s, v, flags);
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    int vfds[2] = {vfd, vfd4};
+    for (int i = 0; i < 2 && vfds[i] >= 0; i++) {
+      if (len) *len = keep;
+      int v = VCL(accept4)(vfds[i], sa, len, flags);
+      if (v >= 0) { /* an IPv4 client of a [::] listener: as ::ffff:a.b.c.d */
+        ds_as_family(s, 0, sa, len, keep);
+        return ds_adopt(fd, s, v, flags);
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+    }
     if (s->app_nonblock) return -1;
-    struct pollfd p[2] = {{.fd = vfd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
-    if (VCL(poll)(p, both ? 2 : 1, -1) < 0 && errno != EINTR) return -1;
+    struct pollfd p[3] = {{.fd = vfd, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    nfds_t n = 1;
+    if (both) n++;
+    if (vfd4 >= 0) p[n++] = (struct pollfd){.fd = vfd4, .events = POLLIN};
+    if (VCL(poll)(p, n, -1) < 0 && errno != EINTR) return -1;
   }
 }
 
@@ -72,8 +84,11 @@ DS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
   int vfd = ds_thread_vfd(fd, s); /* makes the per-thread listeners when it is time */
   if (ds_split_listener(s)) return ds_accept_both(fd, s, sa, len, flags);
   if (vfd < 0) return -1;
+  socklen_t room = len ? *len : 0;
   int v = VCL(accept4)(vfd, sa, len, flags);
-  return v < 0 ? -1 : ds_adopt(fd, s, v, flags);
+  if (v < 0) return -1;
+  ds_as_family(s, 0, sa, len, room);
+  return ds_adopt(fd, s, v, flags);
 }
 
 DS_EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len) {

@@ -109,7 +109,7 @@ static int ds_fcntl(int fd, int cmd, unsigned long arg) {
   int path = s ? ds_path_of(s) : DS_KERNEL;
   if (DS_LIKELY(path == DS_KERNEL) || cmd == F_GETFD || cmd == F_SETFD)
     return LIBC(fcntl)(fd, cmd, arg); /* close-on-exec belongs to the app's fd */
-  if (s->vlisten) path = DS_BOTH; /* its VCL listeners are non-blocking inside, too */
+  if (ds_split_listener(s)) path = DS_BOTH; /* its VCL listeners are non-blocking inside */
   if (path == DS_VCL) return VCL(fcntl)(atomic_load(&s->vfd), cmd, arg);
   if (path == DS_BOTH && cmd == F_GETFL) {
     int fl = LIBC(fcntl)(fd, F_GETFL);
@@ -144,7 +144,7 @@ DS_EXPORT int ioctl(int fd, unsigned long req, ...) {
   struct ds_sock *s = ds_sock_of(fd);
   int path = s ? ds_path_of(s) : DS_KERNEL;
   if (DS_LIKELY(path == DS_KERNEL)) return LIBC(ioctl)(fd, req, arg);
-  if (s->vlisten) path = DS_BOTH;
+  if (ds_split_listener(s)) path = DS_BOTH;
   if (path == DS_VCL) return VCL(ioctl)(atomic_load(&s->vfd), req, arg);
   if (path == DS_BOTH && req == FIONBIO) {
     s->app_nonblock = arg && *(int *)arg;

@@ -64,6 +64,12 @@ static void ds_move_regs(struct ds_sock *s, int vfd, int keep_kernel) {
  * app's kernel socket (never used for traffic once moved) is bound to the wildcard, port 0
  * (or already was, by a deferred bind), which reserves a free port, and VCL binds to it. */
 static int ds_vcl_bind(int fd, int vfd, const struct sockaddr *sa, socklen_t len) {
+  if (ds_config()->test_mode && sa && sa->sa_family == AF_INET6 && ds_is_wildcard(sa)) {
+    /* CI's VCL side is a kernel socket: on [::] it serves one family, as VCL's does (VCL
+     * stores IPV6_V6ONLY and nothing more: "#VPP-TBD#"); the app's socket keeps its own. */
+    int one = 1;
+    VCL(setsockopt)(vfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
   if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || ds_port(sa) != 0 ||
       len > sizeof(struct sockaddr_storage))
     return VCL(bind)(vfd, sa, len);
@@ -150,7 +156,7 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
 
 /* Wildcard listener on both stacks: the kernel side binds as asked, the VCL side to the same
  * port. Under VCL_DUALSTACK_TEST the VCL side (a second kernel socket in CI) binds 127.0.0.2
- * with SO_REUSEPORT so both can exist; see README. */
+ * (::1) with SO_REUSEPORT so both can exist; see README. */
 static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len,
                         int kernel_bound) {
   int vfd = atomic_load(&s->vfd);
@@ -166,12 +172,8 @@ static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, so
   if (ds_config()->test_mode) {
     if (ss.ss_family == AF_INET) {
       ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(0x7f000002);
-    } else {
-      struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-      memset(a6, 0, sizeof *a6);
-      a6->s6_addr[10] = a6->s6_addr[11] = 0xff;
-      a6->s6_addr[12] = 127;
-      a6->s6_addr[15] = 2;
+    } else { /* ::1; a [::] listener's IPv4 VCL listener takes 127.0.0.2 (ds_threads.c) */
+      ((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
     }
   }
   if (VCL(bind)(vfd, (struct sockaddr *)&ss, sl) != 0) {
@@ -186,6 +188,8 @@ DS_EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len) {
   struct ds_sock *s = ds_sock_of(fd);
   if (!s) return LIBC(bind)(fd, sa, len);
   int path = ds_path_of(s);
+  s->wild6 = sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6) &&
+             IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
   if (path == DS_PENDING && sa && len <= sizeof s->bound &&
       (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && ds_is_wildcard(sa) &&
       ds_port(sa) == 0 && !(ds_config()->test_mode && ds_config()->listen_both)) {
@@ -258,6 +262,8 @@ DS_EXPORT int listen(int fd, int backlog) {
                                         : sizeof(struct sockaddr_in6);
     int had_bind = s->bound_len != 0;
     if (had_bind) memcpy(&ss, &s->bound, s->bound_len);
+    s->wild6 = s->domain == AF_INET6 && ss.ss_family == AF_INET6 &&
+               IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
     path = ds_settle(fd, s, (struct sockaddr *)&ss, sl, 1, "listen");
     if (path == DS_BOTH && ds_both_bind(fd, s, (struct sockaddr *)&ss, sl, had_bind) != 0)
       return -1;
@@ -281,6 +287,8 @@ DS_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t
   if (!s || s->vlisten) return LIBC(setsockopt)(fd, level, name, val, len);
   int path = ds_path_of(s);
   if (path == DS_VCL) {
+    if (level == IPPROTO_IPV6 && name == IPV6_V6ONLY) /* the app's socket keeps it (listen) */
+      LIBC(setsockopt)(fd, level, name, val, len);
     int rc = VCL(setsockopt)(atomic_load(&s->vfd), level, name, val, len);
     if (!ds_vcl_lacks(rc)) return rc;
     DS_DEBUG("fd %d: VCL lacks option %d/%d; kept on the kernel socket", fd, level, name);
@@ -324,9 +332,9 @@ DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
   return ds_vcl_lacks(rc) ? LIBC(getsockopt)(fd, level, name, val, len) : rc;
 }
 
-/* An AF_INET answer for an AF_INET6 socket (a v4-mapped connect, above), as the app's
- * family: ::ffff:a.b.c.d, as the kernel reports it. */
-static int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
+/* An AF_INET answer for an AF_INET6 socket (a v4-mapped connect, above; an IPv4 client of a
+ * [::] listener), as the app's family: ::ffff:a.b.c.d, as the kernel reports it. */
+int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
                         socklen_t room) {
   if (rc != 0 || !s || s->domain != AF_INET6 || !sa || !len || sa->sa_family != AF_INET ||
       room < sizeof(struct sockaddr_in6))

@@ -59,6 +59,8 @@ struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
     return NULL;
   atomic_store(&s->path, DS_PENDING);
   atomic_store(&s->vfd, -1);
+  atomic_store(&s->vfd4, -1);
+  s->wild6 = s->dual = 0;
   s->refs = 1;
   s->domain = domain;
   s->type = type;
@@ -92,12 +94,11 @@ void ds_sock_forget_pending(struct ds_sock *s) {
 
 void ds_sock_release(struct ds_sock *s) {
   if (--s->refs > 0) return;
-  int vfd = atomic_exchange(&s->vfd, -1);
-  if (vfd >= 0) {
-    int saved = errno;
-    VCL(close)(vfd);
-    errno = saved;
-  }
+  int vfd = atomic_exchange(&s->vfd, -1), vfd4 = atomic_exchange(&s->vfd4, -1);
+  int saved = errno;
+  if (vfd >= 0) VCL(close)(vfd);
+  if (vfd4 >= 0) VCL(close)(vfd4);
+  errno = saved;
   ds_sock_forget_pending(s);
   if (s->vlisten) ds_listeners_release(s);
   s->next_free = ds_sock_free;

@@ -20,6 +20,7 @@
 #include "dualstack.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,40 +62,99 @@ void ds_handoff(int fd, struct ds_sock *s) {
   ds_report("thread-handoff", "%s", what);
 }
 
+static int ds_make_v4_listener(int fd, struct ds_sock *s);
+
+/* Whether a listener takes IPv4 clients on an IPv6 socket: bound to [::] (or unbound) with
+ * IPV6_V6ONLY off, as the kernel tells for the app's own socket (setsockopt keeps the
+ * option there, and its default there is the node's net.ipv6.bindv6only). */
+static int ds_wants_v4(int fd, struct ds_sock *s) {
+  if (s->domain != AF_INET6 || s->type != SOCK_STREAM || !s->wild6) return 0;
+  int v6only = 0;
+  socklen_t l = sizeof v6only;
+  return LIBC(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0 && !v6only;
+}
+
 int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog) {
   if (VCL(listen)(vfd, backlog) != 0) return -1;
-  if (!ds_config()->mt_workers) return 0;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+  int v4 = ds_wants_v4(fd, s);
+  if (!ds_config()->mt_workers && !v4) return 0;
   ds_lock();
   s->vaddr = ss;
   s->vaddr_len = sl;
   s->backlog = backlog;
-  s->listen_tid = ds_self_tid();
-  s->listen_pid = getpid();
+  if (ds_config()->mt_workers) {
+    s->listen_tid = ds_self_tid();
+    s->listen_pid = getpid();
+  }
+  if (v4 && atomic_load(&s->vfd4) < 0) {
+    /* From now on accept() polls both VCL listeners, so neither may block. */
+    if (ds_path_of(s) == DS_VCL) {
+      int fl = VCL(fcntl)(vfd, F_GETFL);
+      if (fl >= 0) {
+        s->app_nonblock = (fl & O_NONBLOCK) != 0;
+        VCL(fcntl)(vfd, F_SETFL, fl | O_NONBLOCK);
+      }
+    }
+    int vfd4 = ds_make_v4_listener(fd, s);
+    if (vfd4 >= 0) {
+      atomic_store(&s->vfd4, vfd4);
+      s->dual = 1;
+    }
+  }
   ds_unlock();
   return 0;
 }
 
 static void ds_orphan(struct ds_tl t);
 
-static int ds_make_listener(int fd, struct ds_sock *s) {
+/* A non-blocking VCL listener of s at sa, made in the calling thread. */
+static int ds_listener_at(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len) {
   int one = 1;
-  int vfd = VCL(socket)(s->domain, s->type | SOCK_NONBLOCK | SOCK_CLOEXEC, s->protocol);
+  int vfd = VCL(socket)(sa->sa_family, s->type | SOCK_NONBLOCK | SOCK_CLOEXEC, s->protocol);
   if (vfd < 0) return -1;
   VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ds_config()->test_mode) /* CI's VCL side is the kernel: let the listeners share */
+  if (ds_config()->test_mode) { /* CI's VCL side is the kernel: let the listeners share */
     VCL(setsockopt)(vfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  if (VCL(bind)(vfd, (struct sockaddr *)&s->vaddr, s->vaddr_len) != 0 ||
-      VCL(listen)(vfd, s->backlog) != 0) {
+    if (sa->sa_family == AF_INET6) /* and serve one family each, as VCL's do */
+      VCL(setsockopt)(vfd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
+  if (VCL(bind)(vfd, sa, len) != 0 || VCL(listen)(vfd, s->backlog) != 0) {
     int saved = errno;
-    ds_log("fd %d: the VCL listener of thread %d failed: %s", fd, ds_self_tid(),
-           strerror(errno));
     VCL(close)(vfd);
     errno = saved;
     return -1;
   }
+  return vfd;
+}
+
+/* The IPv4 VCL listener of a dual listener: the IPv4 wildcard on the same port (in CI, on
+ * the moved address beside a both-stacks listener's kernel side). Under ds_lock. */
+static int ds_make_v4_listener(int fd, struct ds_sock *s) {
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_port = ((struct sockaddr_in6 *)&s->vaddr)->sin6_port;
+  if (ds_config()->test_mode && ds_path_of(s) == DS_BOTH) a.sin_addr.s_addr = htonl(0x7f000002);
+  int vfd = ds_listener_at(fd, s, (struct sockaddr *)&a, sizeof a);
+  if (vfd < 0)
+    ds_log("fd %d: IPv4 clients cannot reach this [::] listener through VPP: its IPv4 VCL "
+           "listener on port %d failed (%s)", fd, ntohs(a.sin_port), strerror(errno));
+  else
+    DS_DEBUG("fd %d: [::] listener takes IPv4 on VCL too (thread %d)", fd, ds_self_tid());
+  return vfd;
+}
+
+/* This thread's VCL listeners of a per-thread listener (under ds_lock). */
+static int ds_make_listener(int fd, struct ds_sock *s, int *vfd4) {
+  *vfd4 = -1;
+  int vfd = ds_listener_at(fd, s, (struct sockaddr *)&s->vaddr, s->vaddr_len);
+  if (vfd < 0) {
+    ds_log("fd %d: the VCL listener of thread %d failed: %s", fd, ds_self_tid(),
+           strerror(errno));
+    return -1;
+  }
+  if (s->dual) *vfd4 = ds_make_v4_listener(fd, s);
   DS_DEBUG("fd %d: VCL listener for thread %d", fd, ds_self_tid());
   return vfd;
 }
@@ -127,7 +187,9 @@ int ds_thread_vfd(int fd, struct ds_sock *s) {
         errno = ENOMEM;
         return -1;
       }
-      struct ds_tl first = {.tid = s->listen_tid, .vfd = atomic_load(&s->vfd)};
+      struct ds_tl first = {.tid = s->listen_tid,
+                            .vfd = atomic_load(&s->vfd),
+                            .vfd4 = atomic_exchange(&s->vfd4, -1)};
       s->tls = t;
       s->captls = 4;
       s->ntls = 0;
@@ -164,10 +226,22 @@ int ds_thread_vfd(int fd, struct ds_sock *s) {
     s->tls = t;
     s->captls = cap;
   }
-  int vfd = ds_make_listener(fd, s);
-  if (vfd >= 0) s->tls[s->ntls++] = (struct ds_tl){.tid = tid, .vfd = vfd};
+  int vfd4;
+  int vfd = ds_make_listener(fd, s, &vfd4);
+  if (vfd >= 0) s->tls[s->ntls++] = (struct ds_tl){.tid = tid, .vfd = vfd, .vfd4 = vfd4};
   ds_unlock();
   return vfd;
+}
+
+int ds_thread_vfd4(struct ds_sock *s) {
+  if (DS_LIKELY(!s->dual)) return -1;
+  if (!s->vlisten) return atomic_load(&s->vfd4);
+  int tid = ds_self_tid(), vfd4 = -1;
+  ds_lock();
+  for (int i = 0; i < s->ntls; i++)
+    if (s->tls[i].tid == tid) vfd4 = s->tls[i].vfd4;
+  ds_unlock();
+  return vfd4;
 }
 
 /* VCL listeners that belong to other threads: only their own thread may close them (VCL
@@ -175,6 +249,11 @@ int ds_thread_vfd(int fd, struct ds_sock *s) {
 static struct ds_tl *ds_orphans;
 static int ds_norphans, ds_caporphans;
 atomic_int ds_orphans_pending;
+
+static void ds_close_tl(struct ds_tl t) {
+  VCL(close)(t.vfd);
+  if (t.vfd4 >= 0) VCL(close)(t.vfd4);
+}
 
 static void ds_orphan(struct ds_tl t) { /* under ds_lock */
   if (ds_norphans == ds_caporphans) {
@@ -192,7 +271,7 @@ void ds_listeners_release(struct ds_sock *s) {
   int tid = ds_self_tid();
   for (int i = 0; i < s->ntls; i++) {
     if (s->tls[i].tid == tid)
-      VCL(close)(s->tls[i].vfd);
+      ds_close_tl(s->tls[i]);
     else
       ds_orphan(s->tls[i]);
   }
@@ -209,7 +288,7 @@ void ds_reap_listeners(void) {
   int k = 0;
   for (int i = 0; i < ds_norphans; i++) {
     if (ds_orphans[i].tid == tid)
-      VCL(close)(ds_orphans[i].vfd);
+      ds_close_tl(ds_orphans[i]);
     else
       ds_orphans[k++] = ds_orphans[i];
   }

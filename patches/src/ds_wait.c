@@ -32,7 +32,7 @@ static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const s
     struct ds_sock *s = ds_sock_of(fds[i].fd);
     int path = s ? ds_path_of(s) : DS_KERNEL;
     any |= path == DS_VCL || path == DS_BOTH;
-    extra += path == DS_BOTH;
+    extra += (path == DS_BOTH) + (s && s->dual);
   }
   if (DS_LIKELY(!any)) return -2;
   struct pollfd local[64];
@@ -55,6 +55,11 @@ static int ds_poll_translated(struct pollfd *fds, nfds_t n, int timeout, const s
     if (path == DS_VCL) t[i].fd = vfd;
     if (path == DS_BOTH) {
       t[k] = (struct pollfd){.fd = vfd, .events = fds[i].events};
+      owner[k++ - n] = i;
+    }
+    int vfd4 = s && s->dual ? ds_thread_vfd4(s) : -1;
+    if (vfd4 >= 0) { /* a dual [::] listener's IPv4 VCL listener */
+      t[k] = (struct pollfd){.fd = vfd4, .events = fds[i].events};
       owner[k++ - n] = i;
     }
   }
@@ -252,7 +257,11 @@ DS_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
   if (shadow < 0) return -1;
   if (path == DS_BOTH && LIBC(epoll_ctl)(epfd, op, fd, ev) != 0) return -1;
   int vfd = ds_thread_vfd(fd, s);
-  return vfd < 0 ? -1 : VCL(epoll_ctl)(shadow, op, vfd, ev);
+  if (vfd < 0 || VCL(epoll_ctl)(shadow, op, vfd, ev) != 0) return -1;
+  int vfd4 = ds_thread_vfd4(s);
+  if (vfd4 >= 0 && VCL(epoll_ctl)(shadow, op, vfd4, ev) != 0) /* a dual [::] listener */
+    ds_log("fd %d: its IPv4 VCL listener cannot join epoll %d: %s", fd, epfd, strerror(errno));
+  return 0;
 }
 
 /* Waits on the shadow when there is one; -2 when there is none (the caller uses libc). */

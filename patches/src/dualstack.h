@@ -76,11 +76,16 @@ struct ds_sock {
   int listen_used; /* that thread accepted or waited on it */
   int listen_pid;  /* its process: in a child after fork() VCL shares the listener itself */
   int handoff_seen;
+  /* A [::] listener with IPV6_V6ONLY off takes IPv4 clients on the kernel; VPP listens per
+   * family, so its VCL side gets a second, IPv4, VCL listener on the same port (vfd4, or
+   * each ds_tl's vfd4). wild6: the app bound the IPv6 wildcard (or listened unbound). */
+  int wild6, dual;
+  _Atomic int vfd4;
   struct ds_sock *next_free;
 };
 
 struct ds_tl {
-  int tid, vfd;
+  int tid, vfd, vfd4;
 };
 
 /* One epoll instance the app created (always a kernel epoll fd). */
@@ -218,12 +223,14 @@ int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog);
 /* The VCL fd of s for the calling thread: its own VCL listener (made on first use) for a
  * per-thread listener, else s->vfd; -1 with errno on failure. */
 int ds_thread_vfd(int fd, struct ds_sock *s);
+/* A dual listener's IPv4 VCL listener for the calling thread (after ds_thread_vfd), or -1. */
+int ds_thread_vfd4(struct ds_sock *s);
 void ds_listeners_release(struct ds_sock *s); /* under ds_lock: the socket is gone */
 /* Closes this thread's VCL listeners that another thread released (cheap when none). */
 void ds_reap_listeners(void);
 /* A listener whose VCL side the app's fd stands for (both stacks, or per-thread VCL). */
 static inline int ds_split_listener(struct ds_sock *s) {
-  return ds_path_of(s) == DS_BOTH || s->vlisten;
+  return ds_path_of(s) == DS_BOTH || s->vlisten || s->dual;
 }
 
 extern atomic_int ds_orphans_pending;
@@ -242,6 +249,9 @@ static inline int ds_moved_fd(int fd) {
 /* Settles a pending socket for an address the app names; returns the resulting path. */
 int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len, int is_bind,
               const char *call);
+/* An AF_INET answer from VCL for an AF_INET6 socket, rewritten as ::ffff:a.b.c.d as the
+ * kernel reports it (room: the caller's buffer size); returns rc. */
+int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len, socklen_t room);
 
 /* ---- epoll (ds_wait.c) ---- */
 int ds_epoll_shadow(int epfd, struct ds_epoll *ep); /* under ds_lock */

@@ -484,11 +484,13 @@ static void *mt_worker(void *arg) {
   close(ep);
   return NULL;
 }
-static void t_mt_listener(void) {
+static void mt_listener_on(const char *host, int dual) {
   struct sockaddr_storage ss;
-  socklen_t l = make_addr(&ss, MOVED_ADDR, 0);
+  socklen_t l = make_addr(&ss, host, 0);
+  int one = 1;
   mt_listener_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
   CHECK(mt_listener_fd >= 0);
+  CHECK(setsockopt(mt_listener_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
   CHECK(bind(mt_listener_fd, (struct sockaddr *)&ss, l) == 0);
   CHECK(listen(mt_listener_fd, 64) == 0);
   expect_path(mt_listener_fd, P_VCL);
@@ -498,7 +500,7 @@ static void t_mt_listener(void) {
   for (long i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, mt_worker, (void *)i) == 0);
   usleep(100000); /* both workers wait on the listener */
   for (int i = 0; i < MT_CONNS; i++) {
-    int fd = connect_to(MOVED_ADDR, port, P_VCL);
+    int fd = connect_to(dual && i % 2 ? MOVED6_ADDR : MOVED_ADDR, port, P_VCL);
     echo_check(fd, "mt");
     close(fd);
   }
@@ -510,6 +512,9 @@ static void t_mt_listener(void) {
   CHECK(mt_by_thread[0] > 0 && mt_by_thread[1] > 0);
   close(mt_listener_fd);
 }
+static void t_mt_listener(void) { mt_listener_on(MOVED_ADDR, 0); }
+/* The same on [::], with IPv4 and IPv6 clients: each thread's listeners are one per family. */
+static void t_mt_listener_dual(void) { mt_listener_on("::", 1); }
 
 /* multi-thread-workers: a connected session handed to another thread cannot work; the
  * interposer says so (stderr, and a "thread-handoff" report to the agent). */
@@ -685,9 +690,81 @@ static void t_listen_both(void) {
   close(srv);
 }
 
-/* listen_both's moved client in peer mode: a program of its own, so a VCL app of its own. */
-static int send_v(const char *port) {
-  int fd = connect_to(MOVED_ADDR, atoi(port), P_VCL);
+/* A [::] listener with IPV6_V6ONLY off takes IPv4 clients as well as IPv6 ones, through a
+ * blocking accept and through epoll; an IPv4 client is seen as ::ffff:a.b.c.d, also by
+ * getpeername. VCL listens per family, so behind the fd are two VCL listeners. Runs with
+ * VCL_KERNEL_LISTEN=both too (the kernel side then listens as well). */
+static void t_listen_dual(void) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, "::", 0);
+  int srv = socket(AF_INET6, SOCK_STREAM, 0), off = 0, one = 1;
+  CHECK(srv >= 0);
+  CHECK(setsockopt(srv, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) == 0);
+  CHECK(setsockopt(srv, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+  CHECK(bind(srv, (struct sockaddr *)&ss, l) == 0);
+  CHECK(listen(srv, 8) == 0);
+  const char *mode = getenv("VCL_KERNEL_LISTEN");
+  expect_path(srv, mode && strcmp(mode, "both") == 0 ? P_BOTH : P_VCL);
+  int port = port_of(srv);
+  const char *hosts[2] = {MOVED_ADDR, MOVED6_ADDR};
+  int cl[2] = {-1, -1};
+  pid_t kids[2] = {-1, -1};
+  for (int i = 0; i < 2; i++) {
+    if (peer_port()) { /* another app: VPP will not connect an app to its own listener */
+      char arg[16];
+      snprintf(arg, sizeof arg, "%d", port);
+      char *child_argv[] = {"dualstack_test", "send_v", arg, (char *)hosts[i], NULL};
+      CHECK(posix_spawn(&kids[i], "/proc/self/exe", NULL, NULL, child_argv, environ) == 0);
+    } else {
+      cl[i] = connect_to(hosts[i], port, P_VCL);
+      CHECK(send(cl[i], "V", 1, 0) == 1);
+    }
+  }
+  int a[2], mapped = 0;
+  for (int i = 0; i < 2; i++) {
+    struct sockaddr_in6 peer;
+    socklen_t pl = sizeof peer;
+    if (i == 0) {
+      a[i] = accept(srv, (struct sockaddr *)&peer, &pl);
+    } else {
+      int ep = epoll_create1(0);
+      struct epoll_event ev = {.events = EPOLLIN, .data.fd = srv};
+      CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, srv, &ev) == 0);
+      CHECK(epoll_wait(ep, &ev, 1, 10000) == 1 && ev.data.fd == srv);
+      a[i] = accept4(srv, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK);
+      close(ep);
+    }
+    CHECK(a[i] >= 0);
+    expect_path(a[i], P_VCL);
+    CHECK(pl == sizeof peer && peer.sin6_family == AF_INET6);
+    int is_mapped = IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr);
+    pl = sizeof peer;
+    CHECK(getpeername(a[i], (struct sockaddr *)&peer, &pl) == 0);
+    CHECK(peer.sin6_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&peer.sin6_addr) == is_mapped);
+    mapped += is_mapped;
+  }
+  CHECK(mapped == 1); /* one client came over IPv4, the other over IPv6 */
+  for (int i = 0; i < 2; i++) {
+    struct pollfd p = {.fd = a[i], .events = POLLIN};
+    char c;
+    CHECK(poll(&p, 1, 10000) == 1 && read(a[i], &c, 1) == 1 && c == 'V');
+    CHECK(write(a[i], "A", 1) == 1);
+  }
+  for (int i = 0; i < 2; i++) {
+    char c;
+    if (cl[i] >= 0) CHECK(read(cl[i], &c, 1) == 1 && c == 'A' && close(cl[i]) == 0);
+    int st;
+    if (kids[i] > 0)
+      CHECK(waitpid(kids[i], &st, 0) == kids[i] && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(a[i]);
+  }
+  close(srv);
+}
+
+/* A moved client in peer mode (listen_both, listen_dual): a program of its own, so a VCL
+ * app of its own; to MOVED_ADDR unless a host is given. */
+static int send_v(const char *port, const char *host) {
+  int fd = connect_to(host ? host : MOVED_ADDR, atoi(port), P_VCL);
   char c;
   CHECK(send(fd, "V", 1, 0) == 1);
   CHECK(read(fd, &c, 1) == 1 && c == 'A');
@@ -710,9 +787,11 @@ int main(int argc, char **argv) {
       {"fork", t_fork},                 {"threads", t_threads}, {"udp", t_udp},
       {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
       {"close_range", t_close_range},   {"mt_listener", t_mt_listener},
-      {"mt_handoff", t_mt_handoff},
+      {"mt_handoff", t_mt_handoff},     {"listen_dual", t_listen_dual},
+      {"mt_listener_dual", t_mt_listener_dual},
   };
-  if (argc == 3 && strcmp(argv[1], "send_v") == 0) return send_v(argv[2]);
+  if ((argc == 3 || argc == 4) && strcmp(argv[1], "send_v") == 0)
+    return send_v(argv[2], argc == 4 ? argv[3] : NULL);
   for (size_t i = 0; argc == 2 && i < sizeof tests / sizeof tests[0]; i++) {
     if (strcmp(argv[1], tests[i].name) == 0) {
       tests[i].fn();

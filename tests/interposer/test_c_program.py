@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 
 def run_scenario(build, name: str, **env: str) -> list[str]:
     extra = {**build.rules, "VCL_DUALSTACK_DEBUG": "1", **env}
@@ -58,3 +60,14 @@ def test_program_refuses_to_run_without_the_library(build) -> None:
     proc = subprocess.run([str(build.c_test), "tcp_blocking"], env=env, capture_output=True)
     # (the ASan build's program carries its own runtime, so it starts without a preload too)
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("kernel_listen", ["vcl", "both"])
+def test_ipv6_wildcard_listener_takes_ipv4_clients(build, kernel_listen: str) -> None:
+    """Node's listen(port), iperf3 -s and grpcio listen on [::] with IPV6_V6ONLY off; VCL's
+    listener serves one family, so the interposer adds an IPv4 one behind the same fd
+    (without it the IPv4 client is refused, or in `both` mode taken by the kernel)."""
+    env = {"VCL_KERNEL_LISTEN": "both"} if kernel_listen == "both" else {}
+    log = run_scenario(build, "listen_dual", **env)
+    assert any(re.fullmatch(r"fd \d+: \[::\] listener takes IPv4 on VCL too .*", x) for x in log)
+    assert sum(bool(re.fullmatch(r"fd \d+ accepted on fd \d+ from vcl", x)) for x in log) == 2

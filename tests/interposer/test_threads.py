@@ -36,6 +36,19 @@ def test_listener_of_the_main_thread_is_accepted_by_worker_threads(
     assert sum("VCL listener for thread" in line for line in lines) == 2, lines
 
 
+def test_ipv6_wildcard_listener_of_the_main_thread_takes_both_families_in_each_thread(
+    build: Any, mt_env: dict[str, str]
+) -> None:
+    """Envoy's shape on [::] (IPV6_V6ONLY off): every worker thread gets an IPv6 and an
+    IPv4 VCL listener, and IPv4 and IPv6 clients are served by both threads."""
+    proc = build.run([str(build.c_test), "mt_listener_dual"], mt_env)
+    assert proc.returncode == 0, proc.stderr
+    lines = build.decisions(proc.stderr)
+    assert sum("VCL listener for thread" in line for line in lines) == 2, lines
+    ipv4 = [line for line in lines if "[::] listener takes IPv4 on VCL too" in line]
+    assert len({line.rsplit("thread ", 1)[1] for line in ipv4}) == 3, lines  # main + 2 workers
+
+
 def test_the_fake_refuses_what_vcl_refuses(build: Any, mt_env: dict[str, str]) -> None:
     """Without the interposer's per-thread listeners (VCL_CONFIG without
     multi-thread-workers, the fake still per-thread), the worker threads' accepts fail as
