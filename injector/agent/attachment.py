@@ -72,10 +72,12 @@ def attachment(
         since = started_at(statuses.get(name, {}))
         failed = [r for r in mine if r.state in ("ldp-failed", "disabled")]
         handoff = [r for r in mine if r.state == "thread-handoff"]
+        half_close = [r for r in mine if r.state == "half-close"]
+        news = handoff or half_close  # what a loaded process did that VPP cannot serve
         unreachable = [r for r in mine if r.state == "vpp-unreachable"]
         ldp = (
             "failed" if failed else
-            "loaded" if vpp_apps or handoff or any(r.state == "ldp-loaded" for r in mine) else
+            "loaded" if vpp_apps or news or any(r.state == "ldp-loaded" for r in mine) else
             "vpp-unreachable" if unreachable else
             "not loaded yet" if mine else "-"
         )  # fmt: skip
@@ -87,8 +89,8 @@ def attachment(
                 + ("LDP failed to load: " if r.state == "ldp-failed" else "")
                 + r.detail
             )
-        elif handoff:
-            r = handoff[-1]
+        elif news:
+            r = news[-1]
             problem = f"container {name}: {r.comm} (pid {r.pid}): {r.detail}"
         elif (
             not mine

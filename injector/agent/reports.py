@@ -30,8 +30,19 @@ from injector.agent.registration import PodRegistration
 REPORT_SOCKET_NAME = "report.sock"
 MAGIC = "vcl-report/1"
 STATES = frozenset(
-    {"started", "ldp-loaded", "ldp-failed", "vpp-unreachable", "disabled", "thread-handoff"}
+    {
+        "started",
+        "ldp-loaded",
+        "ldp-failed",
+        "vpp-unreachable",
+        "disabled",
+        "thread-handoff",
+        "half-close",
+    }
 )
+# What a later report of the same process may not hide: a half-close (a suggestion) never
+# replaces a failure that stops the app working.
+_OUTRANKS_HALF_CLOSE = frozenset({"ldp-failed", "disabled", "thread-handoff"})
 MAX_DATAGRAM = 1024
 MAX_PROCESSES = 64  # per pod: the newest are kept
 
@@ -42,7 +53,8 @@ class ProcessReport:
     pid: int
     comm: str
     # the latest: started < ldp-loaded | ldp-failed | vpp-unreachable | disabled, then
-    # thread-handoff (a VCL session used by another thread than its own: it fails)
+    # thread-handoff (a VCL session used by another thread than its own: it fails) or
+    # half-close (shutdown(SHUT_WR) on a VPP session: the peer sees no EOF until close)
     state: str
     detail: str
     at: float  # when the agent received it (unix time)
@@ -134,6 +146,12 @@ class ProcessReports:
             key = (report.container, report.pid)
             # "started" never hides what came after it for the same process.
             if report.state == "started" and key in known:
+                return
+            if (
+                report.state == "half-close"
+                and key in known
+                and known[key].state in _OUTRANKS_HALF_CLOSE
+            ):
                 return
             known[key] = report
             known.move_to_end(key)

@@ -25,6 +25,7 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
       s->owner_tid = ds_self_tid();
       s->owner_pid = getpid();
     }
+    s->accepted = 1;
     atomic_store(&s->vfd, vfd);
     atomic_store(&s->path, DS_VCL);
     ds_entry_install(e, s, NULL);

@@ -9,7 +9,8 @@
  * missing agent costs one failed sendto. Format (one line, tab-separated, <= 512 bytes):
  *   vcl-report/1 <container> <pid> <comm> <state> <detail>
  * state: started (the constructor ran), ldp-loaded, ldp-failed, vpp-unreachable,
- * disabled (a malformed rule). */
+ * disabled (a malformed rule), and what a running app did that VPP cannot serve:
+ * thread-handoff (ds_threads.c), half-close (ds_socket.c). */
 #include "dualstack.h"
 
 #include <errno.h>

@@ -370,9 +370,43 @@ DS_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
   return ds_as_family(ds_sock_of(fd), VCL(getpeername)(vfd, sa, len), sa, len, room);
 }
 
+/* VPP 26.06's app-to-app (cut-through) sessions have no half-close: after shutdown(SHUT_WR)
+ * the peer sees no EOF until close() (docs/vpp-issues.md). A protocol that waits for it
+ * (nc -N, HTTP/1.0 clients that half-close, haproxy forwarding a client's close) hangs.
+ * Said once per port, with the annotation that keeps that port on the kernel. */
+static void ds_half_close_seen(int fd, struct ds_sock *s, int vfd) {
+  static atomic_int said[8];
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  /* The server's port: its own for an accepted session, the peer's for a client's. */
+  int rc = s->accepted ? VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl)
+                       : VCL(getpeername)(vfd, (struct sockaddr *)&ss, &sl);
+  int port = rc == 0 ? ds_port((struct sockaddr *)&ss) : 0;
+  for (int i = 0; i < 8; i++) {
+    int was = 0;
+    if (atomic_compare_exchange_strong(&said[i], &was, port + 1)) break; /* a new port */
+    if (was == port + 1) return;                                      /* said already */
+    if (i == 7) return;                                               /* enough said */
+  }
+  const char *what = "shutdown(SHUT_WR) on a VPP session: VPP's app-to-app path has no "
+                     "half-close, so the peer sees no EOF until close()";
+  ds_log("fd %d, port %d: %s; if the protocol waits for it, keep the port on the kernel "
+         "(pod annotation vcl.io/kernel-ports: \"%d\")", fd, port, what, port);
+  ds_report("half-close", "port %d: %s; if the protocol waits for it, set the pod annotation "
+            "vcl.io/kernel-ports: \"%d\"", port, what, port);
+}
+
 DS_EXPORT int shutdown(int fd, int how) {
   struct ds_sock *s = ds_sock_of(fd);
   int path = s && !s->vlisten ? ds_path_of(s) : DS_KERNEL;
+  if (path == DS_VCL && how == SHUT_WR) {
+    int vfd = atomic_load(&s->vfd);
+    int rc = VCL(shutdown)(vfd, how);
+    int saved = errno;
+    if (rc == 0) ds_half_close_seen(fd, s, vfd);
+    errno = saved;
+    return rc;
+  }
   if (path == DS_VCL) return VCL(shutdown)(atomic_load(&s->vfd), how);
   if (path == DS_BOTH) VCL(shutdown)(atomic_load(&s->vfd), how);
   return LIBC(shutdown)(fd, how);

@@ -77,6 +77,25 @@ def app(name: str) -> App:
             "loaded",
             'nginx (pid 7): set vcl.io/workers: "false"',
         ),
+        (  # shutdown(SHUT_WR) on a VPP session: loaded, and the port to keep on the kernel
+            [report("web", 7, "half-close", 'port 7001: ... vcl.io/kernel-ports: "7001"')],
+            [app("web-ldp-7")],
+            60,
+            120,
+            "loaded",
+            'nginx (pid 7): port 7001: ... vcl.io/kernel-ports: "7001"',
+        ),
+        (  # a handoff outranks a half-close of another process
+            [
+                report("web", 7, "thread-handoff", "threads"),
+                report("web", 8, "half-close", "port 1"),
+            ],
+            [app("web-ldp-7")],
+            60,
+            120,
+            "loaded",
+            "nginx (pid 7): threads",
+        ),
         (
             [report("sidecar", 9, "started")],
             [app("sidecar-ldp-9")],
@@ -118,7 +137,7 @@ def test_what_is_not_a_report_is_ignored(datagram: bytes) -> None:
     assert parse(datagram, NOW) is None
 
 
-def test_reports_are_bounded_and_started_never_hides_later_news(root: Path) -> None:
+def test_reports_are_bounded_and_news_is_never_hidden_by_less(root: Path) -> None:
     reg = next(iter(desired([injected_pod("web")], str(root), "local")[0].values()))
     Path(reg.directory).mkdir(parents=True)
     reports = ProcessReports()
@@ -127,6 +146,15 @@ def test_reports_are_bounded_and_started_never_hides_later_news(root: Path) -> N
         reports.receive(reg.uid, b"vcl-report/1\tweb\t7\tnginx\tldp-failed\twhy")
         reports.receive(reg.uid, b"vcl-report/1\tweb\t7\tnginx\tstarted\t")
         assert [r.state for r in reports.of(reg.uid)] == ["ldp-failed"]
+        reports.receive(reg.uid, b"vcl-report/1\tweb\t8\tnginx\tthread-handoff\tthreads")
+        reports.receive(reg.uid, b"vcl-report/1\tweb\t8\tnginx\thalf-close\tport 1")
+        reports.receive(reg.uid, b"vcl-report/1\tweb\t9\tnginx\thalf-close\tport 1")
+        reports.receive(reg.uid, b"vcl-report/1\tweb\t9\tnginx\tthread-handoff\tthreads")
+        assert [r.state for r in reports.of(reg.uid)] == [
+            "ldp-failed",
+            "thread-handoff",  # a half-close does not hide it
+            "thread-handoff",  # and is replaced by it
+        ]
         for pid in range(100, 100 + 2 * MAX_PROCESSES):
             reports.receive(reg.uid, f"vcl-report/1\tweb\t{pid}\tsh\tstarted\t".encode())
         kept = reports.of(reg.uid)

@@ -96,3 +96,44 @@ def test_no_socket_no_report_and_no_harm(build: Any, tmp_path: Path) -> None:
     proc = build.run([sys.executable, "-c", PROGRAM],
                      {**RULES, "VCL_REPORT_SOCKET": str(tmp_path / "nobody.sock")})  # fmt: skip
     assert proc.returncode == 0 and proc.stdout == "done\n"
+
+
+HALF_CLOSE = """
+import socket, sys
+srv = socket.create_server(("127.0.0.2", 0))
+port = srv.getsockname()[1]
+for _ in range(2):  # twice: said once per port
+    c = socket.create_connection(("127.0.0.2", port))
+    a, _ = srv.accept()
+    c.shutdown(socket.SHUT_WR)
+    a.shutdown(socket.SHUT_WR)
+    assert a.recv(1) == b"" and c.recv(1) == b""
+    c.close(); a.close()
+k = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+k.shutdown(socket.SHUT_WR)  # on the kernel: nothing to say
+print(port)
+"""
+
+
+def test_half_close_on_a_vpp_session_is_reported_once_per_port_with_the_fix(
+    build: Any, agent: tuple[socket.socket, Path]
+) -> None:
+    """VPP's app-to-app sessions have no half-close (a protocol waiting for the peer's
+    EOF hangs): shutdown(SHUT_WR) on a moved socket is reported, naming the server's port
+    and the annotation that keeps it on the kernel; client and accepted side name the same
+    port, so one report is sent."""
+    sock, path = agent
+    kernel = socket.create_server(("127.0.0.1", 0))
+    env = {**RULES, "VCL_REPORT_SOCKET": str(path), "LDP_APP_NAME": "web"}
+    try:
+        proc = build.run([sys.executable, "-c", HALF_CLOSE, str(kernel.getsockname()[1])], env)
+    finally:
+        kernel.close()
+    assert proc.returncode == 0, proc.stderr
+    port = proc.stdout.strip()
+    said = [r for r in reports(sock) if r[4] == "half-close"]
+    assert len(said) == 1, said
+    assert said[0][5].startswith(f"port {port}: shutdown(SHUT_WR) on a VPP session")
+    assert f'vcl.io/kernel-ports: "{port}"' in said[0][5]
+    logged = [x for x in build.decisions(proc.stderr) if "half-close" in x]
+    assert len(logged) == 1 and f"port {port}" in logged[0], proc.stderr
