@@ -96,24 +96,7 @@ static int ds_app_socket_path(char *out, size_t len) {
     snprintf(out, len, "%s", env);
     return 1;
   }
-  const char *conf = getenv("VCL_CONFIG");
-  FILE *f = conf ? fopen(conf, "re") : NULL;
-  if (!f) return 0;
-  char line[512];
-  int found = 0;
-  while (!found && fgets(line, sizeof line, f)) {
-    char *p = strstr(line, "app-socket-api");
-    if (!p) continue;
-    p += strlen("app-socket-api");
-    while (*p == ' ' || *p == '\t') p++;
-    size_t n = strcspn(p, " \t\r\n}");
-    if (n == 0 || n >= len) continue;
-    memcpy(out, p, n);
-    out[n] = 0;
-    found = 1;
-  }
-  fclose(f);
-  return found;
+  return ds_vcl_conf_value("app-socket-api", out, len);
 }
 
 /* LDP _exit(1)s in its constructor when VPP is unreachable, so before dlopen we look for
@@ -217,7 +200,9 @@ int ds_vcl_available(void) {
   return ds_vcl_ok;
 }
 
-int ds_vcl_conf_has(const char *word) {
+/* Reads VCL_CONFIG for `word`, whole and outside a comment; with out, the value that
+ * follows it (up to a blank or a brace) goes there, and a word without one is not found. */
+int ds_vcl_conf_value(const char *word, char *out, size_t len) {
   const char *conf = getenv("VCL_CONFIG");
   FILE *f = conf ? fopen(conf, "re") : NULL;
   if (!f) return 0;
@@ -228,8 +213,20 @@ int ds_vcl_conf_has(const char *word) {
     char *p = line + strspn(line, " \t");
     if (*p == '#') continue;
     char *hit = strstr(p, word);
-    found = hit && (hit == p || strchr(" \t{", hit[-1])) && strchr(" \t\r\n}", hit[n]);
+    if (!hit || (hit != p && !strchr(" \t{", hit[-1])) || !strchr(" \t\r\n}", hit[n])) continue;
+    if (!out) {
+      found = 1;
+      continue;
+    }
+    char *v = hit + n + strspn(hit + n, " \t");
+    size_t vn = strcspn(v, " \t\r\n}#");
+    if (vn == 0 || vn >= len) continue;
+    memcpy(out, v, vn);
+    out[vn] = 0;
+    found = 1;
   }
   fclose(f);
   return found;
 }
+
+int ds_vcl_conf_has(const char *word) { return ds_vcl_conf_value(word, NULL, 0); }

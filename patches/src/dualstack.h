@@ -165,6 +165,8 @@ int ds_vcl_available(void);
 void ds_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A word of VCL_CONFIG outside comments (e.g. "multi-thread-workers"). */
 int ds_vcl_conf_has(const char *word);
+/* ... and the value after it (app-socket-api PATH); 0 if absent or too long for out. */
+int ds_vcl_conf_value(const char *word, char *out, size_t len);
 /* Tells the node agent what happened in this process (ds_report.c); never blocks. */
 void ds_report(const char *state, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define DS_DEBUG(...)                           \

@@ -107,6 +107,24 @@ def test_answering_app_socket_lets_ldp_load(
     assert lines == []
 
 
+def test_the_app_socket_is_read_as_vcl_reads_its_config(
+    build, python: str, vcl_dir: Path, listening_seqpacket: Path
+) -> None:
+    """A commented-out line, or a longer word that only contains the key, is not it; a
+    comment after the value is not part of it."""
+    conf = vcl_dir / "vcl.conf"
+    conf.write_text(
+        "vcl {\n"
+        f"  # app-socket-api {vcl_dir / 'old'}\n"
+        f"  x-app-socket-api {vcl_dir / 'other'}\n"
+        f"  app-socket-api {listening_seqpacket}  # the pod's\n"
+        "}\n"
+    )
+    paths, lines = run_probe(build, python, {**TEST, "VCL_CONFIG": str(conf)})
+    assert paths == [VCL, VCL]
+    assert lines == []
+
+
 def test_answering_abstract_app_socket(build, python: str) -> None:
     name = f"vcl-dualstack-test-{os.getpid()}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
