@@ -96,7 +96,8 @@ static void ds_disable(const char *var, const char *value, const char *what) {
 
 /* The agent's per-pod env file (VCL_ENV_FILE): VCL_APP_NAMESPACE_ID and _SECRET, which VCL
  * reads from the environment (it cuts a namespace-id read from vcl.conf to 3 characters)
- * and which must not be in the pod spec. Only those two keys are taken, an explicit
+ * and which must not be in the pod spec, and in mode `local` VCL_ENDPOINTS (the endpoint
+ * table's file name, beside the env file). Only those keys are taken, an explicit
  * environment value wins, and this runs in our constructor, before the app has threads
  * (setenv is not thread-safe) and before a lazily loaded LDP reads them. */
 static void ds_load_env_file(void) {
@@ -115,7 +116,8 @@ static void ds_load_env_file(void) {
     *eq = 0;
     char *value = eq + 1;
     value[strcspn(value, "\r\n")] = 0;
-    if (strcmp(line, "VCL_APP_NAMESPACE_ID") != 0 && strcmp(line, "VCL_APP_NAMESPACE_SECRET") != 0)
+    if (strcmp(line, "VCL_APP_NAMESPACE_ID") != 0 && strcmp(line, "VCL_APP_NAMESPACE_SECRET") != 0 &&
+        strcmp(line, "VCL_ENDPOINTS") != 0)
       continue;
     int ok = *value != 0;
     for (const char *c = value; *c; c++)
@@ -139,6 +141,17 @@ static void ds_config_init(void) {
     return;
   }
   cfg.listen_both = v && strcmp(v, "both") == 0;
+  v = getenv("VCL_ENDPOINTS");
+  if (v && *v) { /* a bare name is beside the env file (the pod's VCL directory) */
+    static char path[512];
+    const char *env = getenv("VCL_ENV_FILE");
+    const char *slash = env ? strrchr(env, '/') : NULL;
+    if (strchr(v, '/') || !slash)
+      snprintf(path, sizeof path, "%s", v);
+    else
+      snprintf(path, sizeof path, "%.*s/%s", (int)(slash - env), env, v);
+    cfg.endpoints = path;
+  }
   cfg.mt_workers = ds_vcl_conf_has("multi-thread-workers");
   v = getenv("VCL_KERNEL_CIDRS");
   if (v && ds_parse_list("VCL_KERNEL_CIDRS", v, bad, sizeof bad) != 0) {
@@ -173,7 +186,7 @@ __attribute__((constructor)) static void ds_constructor(void) {
 }
 
 /* Unwraps a v4-mapped IPv6 address so IPv4 rules apply to it. */
-static int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]) {
+int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]) {
   if (sa->sa_family == AF_INET) {
     memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
     return AF_INET;
@@ -216,8 +229,8 @@ void ds_format_addr(const struct sockaddr *sa, char *buf, size_t len) {
   snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, ds_port(sa));
 }
 
-enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int is_bind, char *why,
-                       size_t whylen) {
+enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int type, int is_bind,
+                       char *why, size_t whylen) {
   const struct ds_config *c = ds_config();
   unsigned char a[16];
   if (!c->vcl_enabled) {
@@ -246,6 +259,22 @@ enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int is_bind, ch
       snprintf(why, whylen, "in VCL_KERNEL_CIDRS");
       return DS_KERNEL;
     }
+  }
+  if (c->endpoints && is_bind) { /* VPP serves a listener only where the table says so */
+    if (type != SOCK_STREAM) {
+      snprintf(why, whylen, "not TCP, endpoint table in use");
+      return DS_KERNEL;
+    }
+    snprintf(why, whylen, c->listen_both ? "listener, VCL_KERNEL_LISTEN=both" : "listener");
+    return c->listen_both ? DS_BOTH : DS_VCL;
+  }
+  if (c->endpoints) {
+    uint64_t gen = 0;
+    int hit = ds_endpoint_lookup(sa, type, &gen);
+    if (hit < 0) snprintf(why, whylen, "no endpoint table");
+    else snprintf(why, whylen, "%s the endpoint table (generation %llu)", hit ? "in" : "not in",
+                  (unsigned long long)gen);
+    return hit > 0 ? DS_VCL : DS_KERNEL;
   }
   if (is_bind && ds_is_wildcard(sa)) {
     snprintf(why, whylen, c->listen_both ? "wildcard, VCL_KERNEL_LISTEN=both" : "wildcard");

@@ -101,7 +101,7 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
               const char *call) {
   char why[96], addr[64];
   int saved = errno;
-  enum ds_path want = ds_decide(sa, len, is_bind, why, sizeof why);
+  enum ds_path want = ds_decide(sa, len, s->type, is_bind, why, sizeof why);
   if (want != DS_KERNEL && !ds_vcl_available()) {
     want = DS_KERNEL;
     snprintf(why, sizeof why, "VCL unavailable");

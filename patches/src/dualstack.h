@@ -182,11 +182,19 @@ struct ds_config {
   int test_mode;    /* VCL_DUALSTACK_TEST=1: loopback may move, wildcard split (CI only) */
   const char *ldp_path; /* VCL_DUALSTACK_LDP: load LDP lazily from here */
   int mt_workers;   /* VCL_CONFIG has multi-thread-workers: one VCL worker per thread */
+  const char *endpoints; /* VCL_ENDPOINTS: the endpoint table's path (mode local), or NULL */
 };
 const struct ds_config *ds_config(void);
 /* Decides the path for a socket naming sa; writes a short reason. */
-enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int is_bind, char *why,
-                       size_t whylen);
+enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int type, int is_bind,
+                       char *why, size_t whylen);
+/* An address as 16 bytes (IPv4 and v4-mapped: the first 4); returns its family. */
+int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]);
+
+/* ---- the node's endpoint table (ds_endpoints.c) ---- */
+/* 1: VPP serves sa (TCP or, for SOCK_DGRAM, UDP) on this node; 0: it does not; -1: no
+ * usable table. generation: the table's, when there is one. */
+int ds_endpoint_lookup(const struct sockaddr *sa, int type, uint64_t *generation);
 int ds_is_wildcard(const struct sockaddr *sa);
 uint16_t ds_port(const struct sockaddr *sa);
 void ds_format_addr(const struct sockaddr *sa, char *buf, size_t len);
