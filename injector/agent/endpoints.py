@@ -19,9 +19,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ENDPOINTS_NAME = "endpoints"  # in each pod's directory; the env file names it
 MAGIC = b"VCLEPT1\0"
@@ -31,6 +32,7 @@ HEADER = struct.Struct("<8sIIQII")
 TCP, UDP = 6, 17
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Policy = Mapping[str, Any]  # a NetworkPolicy as the API returns it
 
 
 class TableError(ValueError):
@@ -130,3 +132,170 @@ def publish(data: bytes, root: Path, pod_dirs: Iterable[Path]) -> list[Path]:
     finally:
         staged.unlink(missing_ok=True)
     return missed
+
+
+# ---- which endpoints VPP may serve: a pure function of pods, listeners and policies ----
+
+OPT_OUT_ANNOTATION = "vcl.io/vpp-ingress"  # "false": peers reach the pod over the kernel only
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What the table needs of one registered pod of the node."""
+
+    uid: str
+    namespace: str
+    name: str
+    ns_id: str  # its VPP app namespace
+    ips: tuple[str, ...]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A VPP listener of an app namespace (`show session verbose`, state LISTEN)."""
+
+    ns_id: str
+    local: str  # "ip:port", IPv6 as VPP prints it (no brackets)
+    transport: str  # "T" TCP, "U" UDP, "CT:T" cut-through TCP, ...
+
+
+@dataclass(frozen=True)
+class PodEndpoints:
+    """For vcl-status: what VPP serves of a pod, and why the rest is not."""
+
+    served: tuple[Endpoint, ...]
+    not_served: tuple[tuple[str, str], ...]  # (listener, why)
+    # a pod whose egress is restricted by policy gets an empty table: all its connections
+    # stay on the kernel, where the CNI enforces that policy
+    egress_restricted_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    endpoints: frozenset[Endpoint]
+    pods: dict[str, PodEndpoints]  # by uid
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A Kubernetes LabelSelector against labels (an empty one matches all, None nothing);
+    ValueError for a selector it cannot read (policy_selects counts that as a match)."""
+    if selector is None:
+        return False
+    match_labels = selector.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping):
+        raise ValueError("matchLabels is not a map")
+    if any(labels.get(str(k)) != str(v) for k, v in match_labels.items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        if not isinstance(expr, Mapping):
+            raise ValueError("a matchExpression is not a map")
+        key, op = str(expr.get("key")), expr.get("operator")
+        values = [str(v) for v in expr.get("values") or []]
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise ValueError(f"operator {op!r}")
+    return True
+
+
+def policy_types(policy: Policy) -> set[str]:
+    """A NetworkPolicy's effective types: policyTypes, else Ingress (plus Egress when it
+    has egress rules), as the API server defaults them."""
+    spec = policy.get("spec") or {}
+    given = spec.get("policyTypes")
+    if given:
+        return {str(t) for t in given}
+    return {"Ingress", *(["Egress"] if spec.get("egress") else [])}
+
+
+def policy_selects(policy: Policy, pod: PodFacts) -> bool:
+    """Whether the policy applies to the pod. A selector this code cannot read counts as
+    selecting: leaving a pod to the kernel is safe, serving it through VPP is not."""
+    if (policy.get("metadata") or {}).get("namespace") != pod.namespace:
+        return False
+    selector = (policy.get("spec") or {}).get("podSelector")
+    try:
+        return selector_matches(selector if isinstance(selector, Mapping) else {}, pod.labels)
+    except ValueError:
+        return True
+
+
+def _selecting(policies: list[Policy], pod: PodFacts, kind: str) -> tuple[str, ...]:
+    """The names of the policies of that type that apply to the pod."""
+    return tuple(
+        sorted(
+            str((p.get("metadata") or {}).get("name"))
+            for p in policies
+            if kind in policy_types(p) and policy_selects(p, pod)
+        )
+    )
+
+
+def _split(local: str) -> tuple[IPAddress, int] | None:
+    host, _, port = local.rpartition(":")
+    try:
+        return ipaddress.ip_address(host.strip("[]")), int(port)
+    except ValueError:
+        return None
+
+
+def plan_table(
+    pods: Iterable[PodFacts], listeners: Iterable[Listener], policies: Iterable[Policy]
+) -> TablePlan:
+    """The endpoints VPP may serve on the node: each registered pod's TCP listeners at the
+    pod's own IPs (a wildcard listener stands for all of them), minus the pods that a
+    NetworkPolicy selects for ingress (cut-through inside VPP is not subject to policy)
+    or that opt out."""
+    by_ns: dict[str, list[Listener]] = {}
+    for listener in listeners:
+        by_ns.setdefault(listener.ns_id, []).append(listener)
+    policies = list(policies)
+    endpoints: set[Endpoint] = set()
+    result: dict[str, PodEndpoints] = {}
+    for pod in pods:
+        ingress, egress = _selecting(policies, pod, "Ingress"), _selecting(policies, pod, "Egress")
+        ips = []
+        for raw in pod.ips:
+            try:
+                ips.append(ipaddress.ip_address(raw))
+            except ValueError:
+                continue
+        served: list[Endpoint] = []
+        not_served: list[tuple[str, str]] = []
+        for listener in sorted(by_ns.get(pod.ns_id, []), key=lambda x: x.local):
+            where = _split(listener.local)
+            if where is None:
+                not_served.append((listener.local, "not an address VPP reported as ip:port"))
+                continue
+            addr, port = where
+            if listener.transport.endswith("U"):
+                not_served.append((f"{listener.local}/udp", "UDP stays on the kernel"))
+                continue
+            if pod.annotations.get(OPT_OUT_ANNOTATION) == "false":
+                not_served.append((listener.local, f'{OPT_OUT_ANNOTATION}: "false"'))
+                continue
+            if ingress:
+                not_served.append(
+                    (listener.local, "selected by NetworkPolicy " + ", ".join(ingress)
+                     + " (ingress): reached over the kernel, where the CNI enforces it")
+                )  # fmt: skip
+                continue
+            at = [ip for ip in ips if ip.version == addr.version]
+            if not addr.is_unspecified:
+                at = [ip for ip in at if ip == addr]
+            if not at:
+                not_served.append((listener.local, "not at the pod's IPs"))
+                continue
+            served.extend(Endpoint(ip, port) for ip in at)
+        endpoints.update(served)
+        result[pod.uid] = PodEndpoints(tuple(sorted(set(served), key=Endpoint.key)),
+                                       tuple(not_served), egress)  # fmt: skip
+    return TablePlan(frozenset(endpoints), result)

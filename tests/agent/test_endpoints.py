@@ -20,10 +20,13 @@ from injector.agent.endpoints import (
     TCP,
     UDP,
     Endpoint,
+    Listener,
+    PodFacts,
     TableError,
     decode,
     encode,
     fnv1a,
+    plan_table,
     publish,
 )
 
@@ -101,3 +104,131 @@ def test_publish_gives_every_pod_the_same_inode_atomically(tmp_path: Path) -> No
     assert os.stat(pods[0] / ENDPOINTS_NAME).st_mode & 0o777 == 0o644
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pods"]  # nothing staged is left
     assert not any(p.name.startswith(".") for d in pods for p in d.iterdir())
+
+
+# ---- the table from pods, VPP's listeners and NetworkPolicies ----
+
+
+def facts(uid: str, ips: tuple[str, ...], labels: dict[str, str] | None = None,
+          annotations: dict[str, str] | None = None, namespace: str = "shop") -> PodFacts:  # fmt: skip
+    return PodFacts(uid, namespace, uid, f"ns-{uid}", ips, labels or {}, annotations or {})
+
+
+def policy(name: str, selector: dict[str, object], types: list[str] | None = None,
+           namespace: str = "shop", egress: bool = False) -> dict[str, object]:  # fmt: skip
+    spec: dict[str, object] = {"podSelector": selector}
+    if types is not None:
+        spec["policyTypes"] = types
+    if egress:
+        spec["egress"] = [{}]
+    return {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def ep(text: str) -> Endpoint:
+    host, _, port = text.rpartition(":")
+    return Endpoint(ipaddress.ip_address(host.strip("[]")), int(port))
+
+
+WEB = facts("web", ("10.244.0.5", "fd00::5"), {"app": "web"})
+DB = facts("db", ("10.244.0.6",), {"app": "db", "tier": "data"})
+
+
+def test_a_wildcard_listener_is_served_at_the_pods_own_ips_only() -> None:
+    got = plan_table(
+        [WEB, DB],
+        [
+            Listener("ns-web", "0.0.0.0:80", "T"),
+            Listener("ns-web", ":::8443", "T"),  # [::]:8443 as VPP prints it
+            Listener("ns-db", "10.244.0.6:5432", "T"),
+            Listener("ns-db", "10.9.9.9:6000", "T"),  # not the pod's address
+            Listener("ns-db", "0.0.0.0:53", "U"),
+            Listener("ns-gone", "0.0.0.0:81", "T"),  # a namespace of no registered pod
+        ],
+        [],
+    )
+    assert got.endpoints == {ep("10.244.0.5:80"), ep("[fd00::5]:8443"), ep("10.244.0.6:5432")}
+    assert got.pods["db"].not_served == (
+        ("0.0.0.0:53/udp", "UDP stays on the kernel"),
+        ("10.9.9.9:6000", "not at the pod's IPs"),
+    )
+    assert got.pods["web"].egress_restricted_by == ()
+
+
+@pytest.mark.parametrize(
+    ("policies", "excluded", "egress"),
+    [
+        ([policy("all", {})], {"web", "db"}, ()),  # an empty selector selects every pod
+        ([policy("web-only", {"matchLabels": {"app": "web"}})], {"web"}, ()),
+        ([policy("other-ns", {}, namespace="billing")], set(), ()),
+        ([policy("egress", {}, types=["Egress"])], set(), ("egress",)),
+        ([policy("implied", {"matchLabels": {"app": "db"}}, egress=True)], {"db"}, ()),
+        ([policy("both", {}, types=["Ingress", "Egress"])], {"web", "db"}, ("both",)),
+        ([policy("expr", {"matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["data"]}]})], {"db"}, ()),
+        ([policy("notin", {"matchExpressions": [
+            {"key": "app", "operator": "NotIn", "values": ["web"]}]})], {"db"}, ()),
+        ([policy("exists", {"matchExpressions": [
+            {"key": "tier", "operator": "Exists"}]})], {"db"}, ()),
+        ([policy("absent", {"matchExpressions": [
+            {"key": "tier", "operator": "DoesNotExist"}]})], {"web"}, ()),
+        # a selector this code cannot read selects: the kernel is the safe side
+        ([policy("odd", {"matchExpressions": [{"key": "a", "operator": "Near"}]})],
+         {"web", "db"}, ()),
+    ],
+)  # fmt: skip
+def test_pods_selected_by_a_network_policy_are_left_to_the_kernel(
+    policies: list[dict[str, object]], excluded: set[str], egress: tuple[str, ...]
+) -> None:
+    listeners = [Listener("ns-web", "0.0.0.0:80", "T"), Listener("ns-db", "0.0.0.0:5432", "T")]
+    got = plan_table([WEB, DB], listeners, policies)
+    served = {uid for uid, p in got.pods.items() if p.served}
+    assert served == {"web", "db"} - excluded
+    for uid in excluded:
+        (why,) = got.pods[uid].not_served
+        assert "selected by NetworkPolicy" in why[1] and "(ingress)" in why[1]
+    if "db" not in excluded:
+        assert got.pods["db"].egress_restricted_by == (
+            egress if policies[0]["metadata"]["namespace"] == "shop" else ()  # type: ignore[index]
+        )
+
+
+def test_a_pod_may_opt_out() -> None:
+    pod = facts("web", ("10.244.0.5",), annotations={"vcl.io/vpp-ingress": "false"})
+    got = plan_table([pod], [Listener("ns-web", "0.0.0.0:80", "T")], [])
+    assert got.endpoints == frozenset()
+    assert got.pods["web"].not_served == (("0.0.0.0:80", 'vcl.io/vpp-ingress: "false"'),)
+
+
+ips4 = st.ip_addresses(v=4).map(str)
+pods_strategy = st.lists(
+    st.builds(
+        lambda i, ips, app: facts(f"p{i}", tuple(ips), {"app": app}),
+        st.integers(0, 5), st.lists(ips4, min_size=1, max_size=2), st.sampled_from(["a", "b"]),
+    ),
+    max_size=5, unique_by=lambda p: p.uid,
+)  # fmt: skip
+listeners_strategy = st.lists(
+    st.builds(
+        lambda i, host, port, t: Listener(f"ns-p{i}", f"{host}:{port}", t),
+        st.integers(0, 5), st.one_of(st.just("0.0.0.0"), ips4), st.integers(1, 65535),
+        st.sampled_from(["T", "CT:T", "U"]),
+    ),
+    max_size=12,
+)  # fmt: skip
+
+
+@given(pods_strategy, listeners_strategy, st.sampled_from(["a", "b", None]))
+def test_the_table_never_serves_what_it_must_not(
+    pods: list[PodFacts], listeners: list[Listener], guarded: str | None
+) -> None:
+    policies = [policy("guard", {"matchLabels": {"app": guarded}})] if guarded else []
+    got = plan_table(pods, listeners, policies)
+    for e in got.endpoints:
+        owners = [
+            p for p in pods
+            if str(e.address) in p.ips and p.labels["app"] != guarded
+            and any(x.ns_id == p.ns_id and x.local.endswith(f":{e.port}")
+                    and not x.transport.endswith("U") for x in listeners)
+        ]  # fmt: skip
+        assert owners, e  # a served endpoint is a listening, unguarded pod's own address
+    assert set().union(*(set(p.served) for p in got.pods.values())) == got.endpoints
