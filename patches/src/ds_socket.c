@@ -154,8 +154,24 @@ int ds_settle(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t le
   return want;
 }
 
-/* Wildcard listener on both stacks: the kernel side binds as asked, the VCL side to the same
- * port. Under VCL_DUALSTACK_TEST the VCL side (a second kernel socket in CI) binds 127.0.0.2
+/* A both-stacks listener whose VCL side VPP refused (its port taken in VPP's session
+ * table, VPP out of sessions): the app keeps its kernel listener, as if not injected,
+ * rather than failing a bind or listen the kernel accepted. */
+static void ds_drop_vcl_side(int fd, struct ds_sock *s, const char *call) {
+  int err = errno;
+  ds_lock();
+  int vfd = atomic_exchange(&s->vfd, -1);
+  atomic_store_explicit(&s->path, DS_KERNEL, memory_order_release);
+  int fl = LIBC(fcntl)(fd, F_GETFL);
+  if (fl >= 0 && !s->app_nonblock) LIBC(fcntl)(fd, F_SETFL, fl & ~O_NONBLOCK);
+  if (vfd >= 0) VCL(close)(vfd);
+  ds_unlock();
+  ds_log("fd %d: VPP refused the listener's VCL side at %s (%s); it listens on the kernel only",
+         fd, call, strerror(err));
+}
+
+/* Wildcard listener on both stacks: the kernel side binds as asked (its failure is the
+ * app's), the VCL side to the same port. Under VCL_DUALSTACK_TEST the VCL side (a second kernel socket in CI) binds 127.0.0.2
  * (::1) with SO_REUSEPORT so both can exist; see README. */
 static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len,
                         int kernel_bound) {
@@ -176,11 +192,7 @@ static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, so
       ((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
     }
   }
-  if (VCL(bind)(vfd, (struct sockaddr *)&ss, sl) != 0) {
-    ds_log("fd %d: binding the VCL side of a both-stacks listener failed (%s)", fd,
-           strerror(errno));
-    return -1;
-  }
+  if (VCL(bind)(vfd, (struct sockaddr *)&ss, sl) != 0) ds_drop_vcl_side(fd, s, "bind");
   return 0;
 }
 
@@ -272,7 +284,8 @@ DS_EXPORT int listen(int fd, int backlog) {
   if (s->vlisten) return path == DS_BOTH ? LIBC(listen)(fd, backlog) : 0; /* again */
   if (path == DS_VCL) return ds_vcl_listen(fd, s, vfd, backlog);
   if (path == DS_BOTH && LIBC(listen)(fd, backlog) != 0) return -1;
-  if (path == DS_BOTH) return ds_vcl_listen(fd, s, vfd, backlog);
+  if (path == DS_BOTH && ds_vcl_listen(fd, s, vfd, backlog) != 0) ds_drop_vcl_side(fd, s, "listen");
+  if (path == DS_BOTH) return 0;
   return LIBC(listen)(fd, backlog);
 }
 

@@ -93,7 +93,20 @@ __attribute__((constructor)) static void fake_attach(void) {
 }
 
 EXPORT int socket(int d, int t, int p) { return v(made(REAL(int, socket, int, int, int)(d, t, p), 0)); }
+/* FAKE_LDP_TAKEN_PORT=N: VPP's session table already has a listener on port N (another
+ * pod's, in a shared table): a bind there fails as VCL's does. */
+static int taken(const struct sockaddr *a) {
+  const char *v = getenv("FAKE_LDP_TAKEN_PORT");
+  if (!v || !a || (a->sa_family != AF_INET && a->sa_family != AF_INET6)) return 0;
+  int port = ntohs(a->sa_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+                                           : ((const struct sockaddr_in6 *)a)->sin6_port);
+  return port == atoi(v);
+}
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l) {
+  if (fd >= FAKE_LDP_BASE && taken(a)) {
+    errno = EADDRINUSE;
+    return -1;
+  }
   return REAL(int, bind, int, const struct sockaddr *, socklen_t)(k(fd), a, l);
 }
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l) {

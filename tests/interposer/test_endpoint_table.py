@@ -180,3 +180,33 @@ def test_without_vcl_endpoints_the_table_is_not_used(
     paths, _ = probe(build, python, env_for(pod_dir), [f"tcp 127.0.0.2 {other}"])
     assert paths == [VCL]
     assert not os.path.exists(pod_dir / "endpoints")
+
+
+LISTEN_AND_SERVE = """
+import socket, sys
+s = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+a, _ = s.accept()
+c.sendall(b"kernel")
+print(a.recv(16).decode())
+"""
+
+
+def test_a_listener_whose_vpp_side_is_refused_keeps_its_kernel_side(
+    build: Any, python: str
+) -> None:
+    """A second replica on the node: VPP's table already has the port, so the VCL side of
+    the both-stacks listener fails; the app must still listen (on the kernel), not crash
+    with EADDRINUSE."""
+    if build.vcl_side == "libc":
+        pytest.skip("needs the fake LDP, which can refuse a port as VPP does")
+    with socket.socket() as probe_port:
+        probe_port.bind(("127.0.0.1", 0))
+        port = probe_port.getsockname()[1]
+    env = {"VCL_DUALSTACK_TEST": "1", "VCL_KERNEL_CIDRS": "127.0.0.1/32",
+           "VCL_KERNEL_LISTEN": "both", "FAKE_LDP_TAKEN_PORT": str(port)}  # fmt: skip
+    proc = build.run([python, "-c", LISTEN_AND_SERVE, str(port)], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "kernel"
+    (said,) = [x for x in build.decisions(proc.stderr) if "VPP refused" in x]
+    assert "Address already in use" in said and "on the kernel only" in said
