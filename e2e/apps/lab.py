@@ -33,7 +33,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from injector.agent.attachment import REPORT_GRACE_SECONDS, attachment
+from injector.agent.attachment import REPORT_GRACE_SECONDS, ContainerAttachment, attachment
 from injector.agent.registration import PodRegistration
 from injector.agent.reports import ProcessReport, ProcessReports
 from injector.core import constants as c
@@ -235,6 +235,13 @@ class Pod:
 
     def attachment_problem(self, container: str) -> str | None:
         """What the agent would say of this container once its grace period is over."""
+        return self.attachment(container).problem
+
+    def ldp_loaded(self, container: str) -> bool:
+        """The agent's verdict: a process of the container loaded LDP (vcl-status's LDP)."""
+        return self.attachment(container).ldp == "loaded"
+
+    def attachment(self, container: str) -> ContainerAttachment:
         since = math.floor(self.started.get(container, time.time()))  # RFC 3339: seconds
         pod = {"status": {"containerStatuses": [
             {"name": container, "state": {"running": {"startedAt": _rfc3339(since)}}}
@@ -244,7 +251,7 @@ class Pod:
             pod, [container], self.reports(), [],
             listening_since=bound, now=since + REPORT_GRACE_SECONDS + 1,
         )  # fmt: skip
-        return entry.problem
+        return entry
 
     def vpp_sessions(self) -> str:
         return self.node.vpp.cli("show session verbose")

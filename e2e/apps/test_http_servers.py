@@ -77,16 +77,9 @@ def _node(tmp: Path) -> Callable[[Pod, bool], object]:
 
 
 SERVERS = {"nginx": _nginx, "node http": _node}
-V6ONLY_0 = pytest.mark.xfail(
-    strict=True,
-    reason="#16: Node's listen(port) is a [::] listener with IPV6_V6ONLY=0, which an IPv4 "
-    "client does not reach through VPP yet (the dual-family listener is still to do)",
-)
 
 
-@pytest.fixture(
-    params=[pytest.param(n, marks=V6ONLY_0) if n == "node http" else n for n in SERVERS]
-)
+@pytest.fixture(params=list(SERVERS))
 def server(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> tuple[str, Callable[[Pod, bool], object]]:
@@ -156,8 +149,7 @@ def test_http_server(
         # up to 0.5% of requests (0.05-0.1% seen) is noted in the table; more fails.
         if through.error_rate > 0.005:
             failures.append(f"wrk -t2 -c64: {through.errors} errors: {through.output[-400:]}")
-        loaded = [r for r in srv.reports() if r.container == "web" and r.state == "ldp-loaded"]
-        if not loaded:
+        if not srv.ldp_loaded("web"):
             failures.append(f"the server never loaded LDP: {srv.reports()}")
     finally:
         stop(proc)  # type: ignore[arg-type]

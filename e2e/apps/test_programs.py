@@ -137,15 +137,7 @@ def test_redis(pods: tuple[Pod, Pod, Pod]) -> None:
     assert not failures
 
 
-V6ONLY_0 = (
-    "#16: through a [::] listener with IPV6_V6ONLY=0 (iperf3's default, Node's listen(port)) "
-    "an IPv4 client connects but no data flows: the dual-family listener is still to do"
-)
-
-
-@pytest.mark.parametrize(
-    "listen", ["-4", pytest.param("[::]", marks=pytest.mark.xfail(strict=True, reason=V6ONLY_0))]
-)
+@pytest.mark.parametrize("listen", ["-4", "[::]"])
 def test_iperf3(pods: tuple[Pod, Pod, Pod], listen: str) -> None:
     srv, cli, _ = pods
     exe = need("iperf3")

@@ -11,21 +11,43 @@
     return VCL(name)(vfd_, __VA_ARGS__);                  \
   } while (0)
 
-DS_EXPORT ssize_t read(int fd, void *buf, size_t n) { DS_FORWARD(read, fd, buf, n); }
+/* Reads also note the peer's EOF (0 from a read that asked for something): a shutdown
+ * after it is no half-close anyone waits on (ds_socket.c). */
+#define DS_FORWARD_READ(name, asked, fd, ...)             \
+  do {                                                    \
+    int vfd_ = ds_moved_fd(fd);                           \
+    if (DS_LIKELY(vfd_ < 0)) return LIBC(name)(fd, __VA_ARGS__); \
+    ssize_t r_ = VCL(name)(vfd_, __VA_ARGS__);            \
+    if (DS_UNLIKELY(r_ == 0) && (asked)) ds_peer_eof(fd); \
+    return r_;                                            \
+  } while (0)
+
+static void ds_peer_eof(int fd) {
+  struct ds_sock *s = ds_sock_of(fd);
+  if (s) s->peer_eof = 1;
+}
+
+DS_EXPORT ssize_t read(int fd, void *buf, size_t n) { DS_FORWARD_READ(read, n > 0, fd, buf, n); }
 DS_EXPORT ssize_t write(int fd, const void *buf, size_t n) { DS_FORWARD(write, fd, buf, n); }
-DS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) { DS_FORWARD(readv, fd, iov, n); }
+DS_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n) {
+  DS_FORWARD_READ(readv, n > 0, fd, iov, n);
+}
 DS_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n) {
   DS_FORWARD(writev, fd, iov, n);
 }
-DS_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl) { DS_FORWARD(recv, fd, buf, n, fl); }
+DS_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl) {
+  DS_FORWARD_READ(recv, n > 0, fd, buf, n, fl);
+}
 DS_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl) {
   DS_FORWARD(send, fd, buf, n, fl);
 }
 DS_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *sa,
                            socklen_t *len) {
-  DS_FORWARD(recvfrom, fd, buf, n, fl, sa, len);
+  DS_FORWARD_READ(recvfrom, n > 0, fd, buf, n, fl, sa, len);
 }
-DS_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl) { DS_FORWARD(recvmsg, fd, m, fl); }
+DS_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int fl) {
+  DS_FORWARD_READ(recvmsg, m && m->msg_iovlen > 0, fd, m, fl);
+}
 DS_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t) {
   DS_FORWARD(recvmmsg, fd, v, n, fl, t);
 }

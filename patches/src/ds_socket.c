@@ -389,6 +389,7 @@ DS_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
  * Said once per port, with the annotation that keeps that port on the kernel. */
 static void ds_half_close_seen(int fd, struct ds_sock *s, int vfd) {
   static atomic_int said[8];
+  if (s->peer_eof) return; /* the peer closed first (Node's end() after 'end'): no one waits */
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   /* The server's port: its own for an accepted session, the peer's for a client's. */

@@ -60,7 +60,7 @@ struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
   atomic_store(&s->path, DS_PENDING);
   atomic_store(&s->vfd, -1);
   atomic_store(&s->vfd4, -1);
-  s->wild6 = s->dual = s->accepted = 0;
+  s->wild6 = s->dual = s->accepted = s->peer_eof = 0;
   s->refs = 1;
   s->domain = domain;
   s->type = type;

@@ -77,6 +77,7 @@ struct ds_sock {
   int listen_pid;  /* its process: in a child after fork() VCL shares the listener itself */
   int handoff_seen;
   int accepted; /* made by accept() on the VCL side */
+  int peer_eof; /* a read returned 0: the peer closed its side */
   /* A [::] listener with IPV6_V6ONLY off takes IPv4 clients on the kernel; VPP listens per
    * family, so its VCL side gets a second, IPv4, VCL listener on the same port (vfd4, or
    * each ds_tl's vfd4). wild6: the app bound the IPv6 wildcard (or listened unbound). */
