@@ -230,3 +230,9 @@ int ds_vcl_conf_value(const char *word, char *out, size_t len) {
 }
 
 int ds_vcl_conf_has(const char *word) { return ds_vcl_conf_value(word, NULL, 0); }
+
+/* A symbol of stock LDP or the VCL library under it (libvppcom), wherever LDP was loaded
+ * from (dlopen'ed locally by us, or preloaded); NULL if absent. */
+void *ds_vcl_sym(const char *name) {
+  return dlsym(ds_ldp_handle ? ds_ldp_handle : RTLD_DEFAULT, name);
+}

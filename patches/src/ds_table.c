@@ -114,6 +114,8 @@ struct ds_epoll *ds_epoll_new(void) {
   ep->refs = 1;
   ep->id = ++ds_epoll_next_id;
   atomic_store(&ep->shadow, -1);
+  atomic_store(&ep->kernel_waiters, 0);
+  ep->kick = -1;
   ep->next_free = NULL;
   return ep;
 }
@@ -126,6 +128,8 @@ void ds_epoll_release(struct ds_epoll *ep) {
     VCL(close)(shadow);
     errno = saved;
   }
+  if (ep->kick >= 0) LIBC(close)(ep->kick);
+  ep->kick = -1;
   ep->id = 0;
   ep->next_free = ds_epoll_free;
   ds_epoll_free = ep;

@@ -74,6 +74,17 @@ static int ds_wants_v4(int fd, struct ds_sock *s) {
   return LIBC(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l) == 0 && !v6only;
 }
 
+void ds_handoff_epoll(int epfd) {
+  static atomic_int reported;
+  if (atomic_exchange(&reported, 1)) return;
+  const char *what =
+      "an epoll set made by one thread is waited on by another (a pool of poller threads "
+      "sharing one epoll, as grpc's), which VCL's multi-thread-workers cannot do; keep the "
+      "program's ports on the kernel with the pod annotation vcl.io/kernel-ports";
+  ds_log("epoll fd %d: thread %d: %s", epfd, ds_self_tid(), what);
+  ds_report("thread-handoff", "%s", what);
+}
+
 int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog) {
   if (VCL(listen)(vfd, backlog) != 0) return -1;
   struct sockaddr_storage ss;

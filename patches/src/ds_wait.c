@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
-/* epoll data marking the app's own (nested) kernel epoll inside its shadow. */
+/* epoll data marking the app's own (nested) kernel epoll inside its shadow, and the
+ * eventfd that wakes threads blocked on the kernel epoll when its shadow appears. */
 #define DS_NESTED_MARK 0xfeedfacecafe0d5dULL
+#define DS_KICK_MARK 0xfeedfacecafe0d5eULL
 
 static int ds_ms_from_ts(const struct timespec *t) {
   if (!t) return -1;
@@ -195,6 +198,33 @@ DS_EXPORT int epoll_create(int size) {
   return epoll_create1(0);
 }
 
+/* LDP 26.06 (ldp_epoll_pwait_eventfd) adds its worker's message-queue eventfd to an epoll's
+ * libc side once per worker (ldpw->mq_epfd_added), not once per epoll, and clears that flag
+ * whenever any VCL epoll is closed. So a second shadow in a worker never wakes for VCL
+ * events, and after a close the next wait fails with EEXIST (grpc's pollers: "epoll_wait
+ * error: File exists"). We add the eventfd to each new shadow's libc side ourselves
+ * (add), and on EEXIST take it out (del) so that LDP's own add succeeds. No-op where the
+ * VCL side is not stock LDP (CI). */
+static void ds_ldp_mq_fix(int shadow, int add) {
+  static int (*libc_epfd_of)(uint32_t);
+  static int (*mq_fd)(void);
+  static int sid_bit = -1;
+  if (sid_bit < 0) {
+    const char *v = getenv("LDP_SID_BIT");
+    sid_bit = v && *v ? atoi(v) : 5; /* LDP's own default */
+    libc_epfd_of = (int (*)(uint32_t))ds_vcl_sym("vls_get_libc_epfd");
+    mq_fd = (int (*)(void))ds_vcl_sym("vppcom_mq_epoll_fd");
+  }
+  if (!libc_epfd_of || !mq_fd || sid_bit <= 0 || sid_bit > 30 || shadow < (1 << sid_bit))
+    return;
+  int libc_epfd = libc_epfd_of((uint32_t)(shadow - (1 << sid_bit))), mq = mq_fd();
+  if (libc_epfd <= 0 || mq < 0) return;
+  int saved = errno;
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = mq};
+  LIBC(epoll_ctl)(libc_epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, mq, add ? &ev : NULL);
+  errno = saved;
+}
+
 int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
   int shadow = atomic_load(&ep->shadow);
   if (shadow >= 0) return shadow;
@@ -207,9 +237,45 @@ int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
     errno = saved;
     return -1;
   }
-  atomic_store_explicit(&ep->shadow, shadow, memory_order_release);
+  ds_ldp_mq_fix(shadow, 1);
+  atomic_store(&ep->shadow, shadow);
   DS_DEBUG("epoll fd %d: VCL-side epoll created for moved sockets", epfd);
+  if (atomic_load(&ep->kernel_waiters) > 0 && ep->kick < 0) {
+    /* Threads already blocked in the kernel's epoll_wait on epfd (grpc's pollers wait
+     * before the listener joins) would never see the moved socket: a readable eventfd
+     * (level-triggered, so every waiter wakes) sends them back through us to the shadow.
+     * The last of them takes it out again (ds_epoll_unkick). */
+    int kick = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event kev = {.events = EPOLLIN, .data.u64 = DS_KICK_MARK};
+    if (kick >= 0 && LIBC(epoll_ctl)(epfd, EPOLL_CTL_ADD, kick, &kev) == 0) {
+      ep->kick = kick;
+      DS_DEBUG("epoll fd %d: %d waiting thread(s) sent to the VCL-side epoll", epfd,
+               atomic_load(&ep->kernel_waiters));
+    } else if (kick >= 0) {
+      LIBC(close)(kick);
+    }
+  }
   return shadow;
+}
+
+void ds_epoll_unkick(int epfd, struct ds_epoll *ep) {
+  if (ep->kick < 0 || atomic_load(&ep->kernel_waiters) > 0) return;
+  LIBC(epoll_ctl)(epfd, EPOLL_CTL_DEL, ep->kick, NULL);
+  LIBC(close)(ep->kick);
+  ep->kick = -1;
+}
+
+/* Drops the kick's events from a kernel epoll's answer; 1 if there was one. */
+static int ds_drop_kick(struct epoll_event *evs, int *n) {
+  int m = 0, seen = 0;
+  for (int i = 0; i < *n; i++) {
+    if (evs[i].data.u64 == DS_KICK_MARK)
+      seen = 1;
+    else
+      evs[m++] = evs[i];
+  }
+  *n = m;
+  return seen;
 }
 
 /* Keeps a pending socket's registrations so they can follow it to the VCL side. */
@@ -271,8 +337,14 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
   int shadow = ep ? atomic_load_explicit(&ep->shadow, memory_order_acquire) : -1;
   if (DS_LIKELY(shadow < 0)) return -2;
   long long deadline = timeout > 0 ? ds_now_ms() + timeout : 0;
+  int fixed = 0;
   for (;;) {
     int n = VCL(epoll_pwait)(shadow, evs, max, timeout, mask);
+    if (n < 0 && errno == EEXIST && !fixed++) { /* LDP's flag, above */
+      ds_ldp_mq_fix(shadow, 0);
+      continue;
+    }
+    if (n < 0 && errno == EBADFD && ds_config()->mt_workers) ds_handoff_epoll(epfd);
     if (n < 0) return n;
     /* VCL 26.06 returns 0 from an infinite wait when woken with nothing to report (its
      * message queue's eventfd); nginx logs "epoll_wait() returned no events without
@@ -291,6 +363,11 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
     }
     if (nested && m < max) {
       int k = LIBC(epoll_wait)(epfd, evs + m, max - m, 0);
+      if (k > 0 && ds_drop_kick(evs + m, &k)) {
+        ds_lock();
+        ds_epoll_unkick(epfd, ep);
+        ds_unlock();
+      }
       if (k > 0) m += k;
     }
     if (m > 0 || timeout == 0) return m;
@@ -298,26 +375,59 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
   }
 }
 
-DS_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout) {
+/* A wait on an app epoll: on its shadow once it has one, else on the kernel epoll itself,
+ * counted so that a shadow made meanwhile wakes this thread (the kick), which then waits
+ * on the shadow for the time left. ts: epoll_pwait2's timeout (else timeout in ms). */
+static int ds_epoll_wait_any(int epfd, struct epoll_event *evs, int max, int timeout,
+                             const struct timespec *ts, const sigset_t *mask) {
   ds_reap_listeners();
-  int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, NULL);
-  return rc == -2 ? LIBC(epoll_wait)(epfd, evs, max, timeout) : rc;
+  struct ds_epoll *ep = ds_epoll_of(epfd);
+  long long deadline = timeout > 0 ? ds_now_ms() + timeout : 0;
+  for (;;) {
+    int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, mask);
+    if (rc != -2) return rc;
+    if (ep) {
+      /* Counted, then the shadow checked again; ds_epoll_shadow stores the shadow, then
+       * reads the count (both sequentially consistent): one of us sees the other. */
+      atomic_fetch_add(&ep->kernel_waiters, 1);
+      if (atomic_load(&ep->shadow) >= 0) { /* made just now: wait there */
+        atomic_fetch_sub(&ep->kernel_waiters, 1);
+        continue;
+      }
+    }
+    int n = ts ? LIBC(epoll_pwait2)(epfd, evs, max, ts, mask)
+               : LIBC(epoll_pwait)(epfd, evs, max, timeout, mask);
+    int saved = errno;
+    int kicked = 0;
+    if (ep) {
+      atomic_fetch_sub(&ep->kernel_waiters, 1);
+      if (n > 0 && (kicked = ds_drop_kick(evs, &n))) {
+        ds_lock();
+        ds_epoll_unkick(epfd, ep);
+        ds_unlock();
+      }
+    }
+    errno = saved;
+    if (n != 0 || !kicked || timeout == 0) return n;
+    if (timeout > 0 && (timeout = (int)(deadline - ds_now_ms())) <= 0) return 0;
+    ts = NULL; /* the shadow wait takes milliseconds */
+  }
+}
+
+DS_EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout) {
+  return ds_epoll_wait_any(epfd, evs, max, timeout, NULL, NULL);
 }
 
 DS_EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout,
                           const sigset_t *m) {
-  ds_reap_listeners();
-  int rc = ds_epoll_wait_shadow(epfd, evs, max, timeout, m);
-  return rc == -2 ? LIBC(epoll_pwait)(epfd, evs, max, timeout, m) : rc;
+  return ds_epoll_wait_any(epfd, evs, max, timeout, NULL, m);
 }
 
 DS_EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
                            const sigset_t *m) {
-  int rc = ds_epoll_wait_shadow(epfd, evs, max, ds_ms_from_ts(t), m);
-  if (rc != -2) return rc;
   if (!LIBC(epoll_pwait2)) {
     errno = ENOSYS;
     return -1;
   }
-  return LIBC(epoll_pwait2)(epfd, evs, max, t, m);
+  return ds_epoll_wait_any(epfd, evs, max, ds_ms_from_ts(t), t, m);
 }

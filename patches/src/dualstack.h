@@ -95,6 +95,8 @@ struct ds_epoll {
   int refs;
   uint64_t id;
   _Atomic int shadow; /* VCL-side epoll holding the moved sockets and this epfd; -1 if none */
+  atomic_int kernel_waiters; /* threads waiting on the kernel epoll itself */
+  int kick; /* eventfd in the kernel epoll waking them when a shadow appears, or -1 */
   struct ds_epoll *next_free;
 };
 
@@ -162,6 +164,7 @@ const struct ds_fns *ds_vcl_load(void);
                                                                          : ds_vcl_load()->name)
 /* Loads the VCL side if needed (lazy LDP); 0 if the VCL path cannot be used. */
 int ds_vcl_available(void);
+void *ds_vcl_sym(const char *name); /* a symbol of LDP or libvppcom, or NULL */
 
 void ds_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A word of VCL_CONFIG outside comments (e.g. "multi-thread-workers"). */
@@ -230,6 +233,8 @@ static inline int ds_self_tid(void) { return DS_LIKELY(ds_tid_cache) ? ds_tid_ca
 void ds_threads_atfork_child(void);
 /* A moved socket used by a thread other than the one whose VCL worker holds it. */
 void ds_handoff(int fd, struct ds_sock *s);
+/* A shadow epoll waited on by a thread whose VCL worker does not hold it (EBADFD). */
+void ds_handoff_epoll(int epfd);
 /* listen() on the VCL side: per-thread listeners with multi-thread-workers. */
 int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog);
 /* The VCL fd of s for the calling thread: its own VCL listener (made on first use) for a
@@ -267,5 +272,6 @@ int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
 
 /* ---- epoll (ds_wait.c) ---- */
 int ds_epoll_shadow(int epfd, struct ds_epoll *ep); /* under ds_lock */
+void ds_epoll_unkick(int epfd, struct ds_epoll *ep);  /* under ds_lock */
 
 #endif

@@ -761,6 +761,70 @@ static void t_listen_dual(void) {
   close(srv);
 }
 
+/* A thread already blocked in epoll_wait when the epoll's first moved socket joins it
+ * (grpc's pollers wait before the listener is added): it must see that socket's events. */
+static int late_ep;
+static void *late_waiter(void *arg) {
+  struct epoll_event ev;
+  int n = epoll_wait(late_ep, &ev, 1, 20000);
+  *(uint64_t *)arg = n == 1 ? ev.data.u64 : 0;
+  return NULL;
+}
+static void t_epoll_late_shadow(void) {
+  struct server s;
+  int port = start_server(&s, MOVED_ADDR, 1, P_VCL);
+  late_ep = epoll_create1(EPOLL_CLOEXEC);
+  int pipefd[2]; /* the epoll has a kernel fd only, as a poller's wakeup fd */
+  CHECK(late_ep >= 0 && pipe(pipefd) == 0);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1};
+  CHECK(epoll_ctl(late_ep, EPOLL_CTL_ADD, pipefd[0], &ev) == 0);
+  uint64_t got = 0;
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, late_waiter, &got) == 0);
+  usleep(200000); /* the waiter is blocked on the kernel epoll by now */
+  int fd = connect_to(MOVED_ADDR, port, P_VCL);
+  ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 2};
+  CHECK(epoll_ctl(late_ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+  CHECK(write(fd, "x", 1) == 1); /* the echo server answers: fd becomes readable */
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(got == 2);
+  char c;
+  CHECK(read(fd, &c, 1) == 1 && c == 'x');
+  ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 1};
+  CHECK(write(pipefd[1], "k", 1) == 1); /* kernel fds still report, the kick never does */
+  CHECK(epoll_wait(late_ep, &ev, 1, 5000) == 1 && ev.data.u64 == 1);
+  close(fd);
+  stop_server(&s);
+  close(late_ep);
+  close(pipefd[0]);
+  close(pipefd[1]);
+}
+
+/* multi-thread-workers: an epoll set made by one thread, waited on by another (grpc's
+ * shared pollers) cannot work; the interposer says so. */
+static void *shared_poller(void *arg) {
+  struct epoll_event ev;
+  errno = 0;
+  int n = epoll_wait(late_ep, &ev, 1, 100);
+  printf("shared poller %d errno %d\n", n, n < 0 ? errno : 0);
+  return arg;
+}
+static void t_mt_shared_epoll(void) {
+  late_ep = epoll_create1(EPOLL_CLOEXEC);
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, MOVED_ADDR, 9);
+  int fd = socket(ss.ss_family, SOCK_DGRAM, 0); /* a moved socket, no peer needed */
+  CHECK(fd >= 0 && sendto(fd, "x", 1, 0, (struct sockaddr *)&ss, l) == 1);
+  expect_path(fd, P_VCL);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 2};
+  CHECK(epoll_ctl(late_ep, EPOLL_CTL_ADD, fd, &ev) == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, shared_poller, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  close(fd);
+  close(late_ep);
+}
+
 /* A moved client in peer mode (listen_both, listen_dual): a program of its own, so a VCL
  * app of its own; to MOVED_ADDR unless a host is given. */
 static int send_v(const char *port, const char *host) {
@@ -788,7 +852,8 @@ int main(int argc, char **argv) {
       {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
       {"close_range", t_close_range},   {"mt_listener", t_mt_listener},
       {"mt_handoff", t_mt_handoff},     {"listen_dual", t_listen_dual},
-      {"mt_listener_dual", t_mt_listener_dual},
+      {"mt_listener_dual", t_mt_listener_dual}, {"epoll_late_shadow", t_epoll_late_shadow},
+      {"mt_shared_epoll", t_mt_shared_epoll},
   };
   if ((argc == 3 || argc == 4) && strcmp(argv[1], "send_v") == 0)
     return send_v(argv[2], argc == 4 ? argv[3] : NULL);

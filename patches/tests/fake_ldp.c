@@ -245,7 +245,22 @@ EXPORT int ppoll(struct pollfd *p, nfds_t n, const struct timespec *t, const sig
   errno = ENOSYS;
   return -1;
 }
-EXPORT int epoll_create1(int f) { return v(REAL(int, epoll_create1, int)(f)); }
+/* With FAKE_LDP_MT=1 an epoll set belongs to its thread's worker too: another thread of
+ * the same process waiting on it gets EBADFD, as from VCL 26.06 (grpc's shared pollers). */
+static int ep_pid[FAKE_FDS];
+EXPORT int epoll_create1(int f) {
+  int fd = REAL(int, epoll_create1, int)(f);
+  if (fd >= 0 && fd < FAKE_FDS && mt_mode()) {
+    made(fd, 1);
+    ep_pid[fd] = getpid();
+  }
+  return v(fd);
+}
+static int foreign_epoll(int ep) {
+  int kf = k(ep);
+  if (!mt_mode() || ep < FAKE_LDP_BASE || kf >= FAKE_FDS || ep_pid[kf] != getpid()) return 0;
+  return foreign(ep);
+}
 EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *e) {
   GUARD(fd);
   return REAL(int, epoll_ctl, int, int, int, struct epoll_event *)(k(ep), op, k(fd), e);
@@ -265,10 +280,12 @@ static int spurious_zero(int t) {
   return 1;
 }
 EXPORT int epoll_wait(int ep, struct epoll_event *e, int n, int t) {
+  if (foreign_epoll(ep)) return -1;
   if (spurious_zero(t)) return 0;
   return vcl_like(e, REAL(int, epoll_wait, int, struct epoll_event *, int, int)(k(ep), e, n, t));
 }
 EXPORT int epoll_pwait(int ep, struct epoll_event *e, int n, int t, const sigset_t *m) {
+  if (foreign_epoll(ep)) return -1;
   if (spurious_zero(t)) return 0;
   return vcl_like(e, REAL(int, epoll_pwait, int, struct epoll_event *, int, int,
                           const sigset_t *)(k(ep), e, n, t, m));

@@ -71,3 +71,11 @@ def test_ipv6_wildcard_listener_takes_ipv4_clients(build, kernel_listen: str) ->
     log = run_scenario(build, "listen_dual", **env)
     assert any(re.fullmatch(r"fd \d+: \[::\] listener takes IPv4 on VCL too .*", x) for x in log)
     assert sum(bool(re.fullmatch(r"fd \d+ accepted on fd \d+ from vcl", x)) for x in log) == 2
+
+
+def test_a_thread_blocked_on_an_epoll_sees_a_moved_socket_added_later(build) -> None:
+    """grpc's pollers block in epoll_wait before its listener joins the epoll: the
+    interposer wakes them (an eventfd in the kernel epoll) so they wait on the VCL side
+    too; without that the accept never happens."""
+    log = run_scenario(build, "epoll_late_shadow")
+    assert any("1 waiting thread(s) sent to the VCL-side epoll" in x for x in log), log

@@ -49,6 +49,16 @@ def test_ipv6_wildcard_listener_of_the_main_thread_takes_both_families_in_each_t
     assert len({line.rsplit("thread ", 1)[1] for line in ipv4}) == 3, lines  # main + 2 workers
 
 
+def test_an_epoll_shared_by_threads_is_reported(build: Any, mt_env: dict[str, str]) -> None:
+    """grpc's pollers share one epoll between threads: VCL answers the other thread
+    EBADFD (the fake too); the process says so once, naming the fix (kernel-ports)."""
+    proc = build.run([str(build.c_test), "mt_shared_epoll"], mt_env)
+    assert proc.returncode == 0, proc.stderr
+    assert "shared poller -1 errno 77" in proc.stdout
+    said = [line for line in build.decisions(proc.stderr) if "waited on by another" in line]
+    assert len(said) == 1 and "vcl.io/kernel-ports" in said[0], proc.stderr
+
+
 def test_the_fake_refuses_what_vcl_refuses(build: Any, mt_env: dict[str, str]) -> None:
     """Without the interposer's per-thread listeners (VCL_CONFIG without
     multi-thread-workers, the fake still per-thread), the worker threads' accepts fail as
