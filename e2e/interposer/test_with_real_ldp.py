@@ -41,6 +41,20 @@ def test_listen_both(build) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.parametrize("kernel_listen", ["vcl", "both"])
+def test_ipv6_wildcard_listener_takes_ipv4_clients(build, kernel_listen: str) -> None:
+    """A [::] listener (IPV6_V6ONLY off) reached by an IPv4 and an IPv6 client program
+    through VPP: VCL's listener serves one family, the interposer adds the IPv4 one."""
+    if not build.moved6:
+        pytest.skip("VCL_E2E_MOVED6 is not set to an IPv6 address of VPP's interface")
+    env = {**build.rules, "VCL_DUALSTACK_DEBUG": "1"}
+    if kernel_listen == "both":
+        env["VCL_KERNEL_LISTEN"] = "both"
+    proc = build.run([str(build.c_test), "listen_dual"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok listen_dual"
+
+
 def test_asyncio_echo_through_vpp(build, python: str) -> None:
     """asyncio clients to the moved address reach the peer (another app) through VPP."""
     port = build.rules["DUALSTACK_TEST_PEER_PORT"]
