@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -14,7 +17,13 @@ from vppctl_py.connection import (
     PapiConnection,
     resolve_api_dir,
 )
-from vppctl_py.errors import VppApiError, VppCliError, VppConnectError, VppInputError
+from vppctl_py.errors import (
+    VppApiError,
+    VppCliError,
+    VppConnectError,
+    VppError,
+    VppInputError,
+)
 from vppctl_py.models import (
     NO_INDEX,
     App,
@@ -44,6 +53,7 @@ SESSION_E_INVALID = -19
 FEATURE_DISABLED = -30
 IF_ADMIN_UP = 1
 IF_LINK_UP = 2
+INVALID_SW_IF_INDEX = -2
 
 
 class Vpp:
@@ -293,9 +303,70 @@ class Vpp:
                     link_up=bool(int(d.flags) & IF_LINK_UP),
                     vrf=int(vrf.vrf_id),
                     addresses=tuple(addresses),
+                    tag=str(d.tag),
                 )
             )
         return result
+
+    # --- per-pod interfaces (mode local) ----------------------------------------------
+
+    def ensure_vrf(self, table_id: int, name: str) -> None:
+        """IPv4 and IPv6 table `table_id` (ip_table_add_del_v2; adding one that exists is
+        a no-op returning 0 in VPP 26.06)."""
+        check_uint(table_id, 32, "table_id")
+        if not name or len(name) > 63 or not name.isprintable():
+            raise VppInputError("name", name, "must be 1-63 printable characters")
+        for is_ip6 in (False, True):
+            table = {"table_id": table_id, "is_ip6": is_ip6, "name": name}
+            self._conn.checked("ip_table_add_del_v2", is_add=True, table=table)
+
+    def add_pod_interface(self, tag: str, addresses: Sequence[str], vrf: int) -> int:
+        """A loopback in table `vrf` carrying `addresses` (each as a host route: /32,
+        /128), admin up, tagged `tag` so that it can be found again; returns its index.
+        All or nothing: a failure deletes the loopback before raising (VPP 26.06: an
+        address another interface has is -105 for IPv4, -127 for IPv6)."""
+        if not tag or len(tag) > 63 or not tag.isprintable():
+            raise VppInputError("tag", tag, "must be 1-63 printable characters")
+        check_uint(vrf, 32, "vrf")
+        prefixes = []
+        for address in addresses:
+            try:
+                ip = ipaddress.ip_address(address)
+            except ValueError:
+                raise VppInputError("addresses", address, "is not an IP address") from None
+            prefixes.append(ipaddress.ip_interface(f"{ip}/{ip.max_prefixlen}"))
+        r = self._conn.checked(
+            "create_loopback_instance", mac_address="00:00:00:00:00:00", is_specified=False,
+            user_instance=0,
+        )  # fmt: skip
+        index = int(r.sw_if_index)
+        try:
+            self._conn.checked("sw_interface_tag_add_del", is_add=True, sw_if_index=index, tag=tag)
+            for is_ipv6 in (False, True):  # before the addresses: -114 after them
+                self._conn.checked(
+                    "sw_interface_set_table", sw_if_index=index, is_ipv6=is_ipv6, vrf_id=vrf
+                )
+            for prefix in prefixes:
+                self._conn.checked(
+                    "sw_interface_add_del_address", sw_if_index=index, is_add=True,
+                    del_all=False, prefix=prefix,
+                )  # fmt: skip
+            self._conn.checked("sw_interface_set_flags", sw_if_index=index, flags=IF_ADMIN_UP)
+        except VppError:
+            with contextlib.suppress(VppError):
+                self._conn.checked("delete_loopback", sw_if_index=index)
+            raise
+        return index
+
+    def del_interface(self, sw_if_index: int, *, missing_ok: bool = False) -> None:
+        """Delete a loopback made by add_pod_interface (-2 when there is none: raised
+        unless missing_ok)."""
+        check_uint(sw_if_index, 32, "sw_if_index")
+        try:
+            self._conn.checked("delete_loopback", sw_if_index=sw_if_index)
+        except VppApiError as e:
+            if not (missing_ok and e.retval == INVALID_SW_IF_INDEX):
+                raise
 
     def memory(self) -> MainHeap:
         """Main heap usage from `show memory main-heap` (see cli_text.parse_main_heap:

@@ -34,6 +34,13 @@ USED_MESSAGES = (
     "sw_interface_dump",
     "sw_interface_get_table",
     "ip_address_dump",
+    "ip_table_add_del_v2",
+    "create_loopback_instance",
+    "delete_loopback",
+    "sw_interface_tag_add_del",
+    "sw_interface_set_table",
+    "sw_interface_add_del_address",
+    "sw_interface_set_flags",
 )
 # How papi learns the definitions from VPP itself (memclnt.api, bundled with vpp-papi).
 BOOTSTRAP_MESSAGE = "get_api_json"

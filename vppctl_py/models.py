@@ -101,6 +101,7 @@ class Interface:
     link_up: bool
     vrf: int  # the IPv4 FIB table id the interface is in
     addresses: tuple[InterfaceAddress, ...] = ()
+    tag: str = ""  # sw_interface_tag_add_del's: the agent tags each pod's loopback
 
 
 @dataclass(frozen=True)

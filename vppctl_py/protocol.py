@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from vppctl_py.backoff import Backoff
@@ -48,5 +49,11 @@ class VppClient(Protocol):
     def sessions(self, ns_id: str | None = None) -> list[Session]: ...
 
     def interfaces(self) -> list[Interface]: ...
+
+    def ensure_vrf(self, table_id: int, name: str) -> None: ...
+
+    def add_pod_interface(self, tag: str, addresses: Sequence[str], vrf: int) -> int: ...
+
+    def del_interface(self, sw_if_index: int, *, missing_ok: bool = False) -> None: ...
 
     def memory(self) -> MainHeap: ...

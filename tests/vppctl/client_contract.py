@@ -122,3 +122,32 @@ class ClientContract:
         heap = vpp.memory()
         assert heap.size >= heap.used > 0
         assert 0 < heap.available <= heap.size
+
+    def test_a_pod_interface_carries_its_addresses_in_its_vrf_and_goes_whole(
+        self, vpp: Vpp
+    ) -> None:
+        """Mode local's per-pod loopback: tagged, in the node VRF, the pod's IPs as host
+        routes, up; a clash with an address another interface has leaves nothing
+        behind; deleting twice says so unless missing_ok."""
+        tag = ns_name("vcl:pod")
+        vpp.ensure_vrf(4242, "vcl-contract")
+        vpp.ensure_vrf(4242, "vcl-contract")  # again: a no-op
+        before = {i.index for i in vpp.interfaces()}
+        index = vpp.add_pod_interface(tag, ["10.244.42.5", "fd00:244:42::5"], 4242)
+        try:
+            (made,) = [i for i in vpp.interfaces() if i.tag == tag]
+            assert made.index == index and made.name.startswith("loop")
+            assert made.vrf == 4242 and made.admin_up
+            assert {str(a) for a in made.addresses} == {"10.244.42.5/32", "fd00:244:42::5/128"}
+            for clash in (["10.244.42.5"], ["fd00:244:42::5"]):
+                with pytest.raises(VppApiError) as err:
+                    vpp.add_pod_interface(ns_name("vcl:dup"), clash, 4242)
+                assert err.value.retval in (-105, -127)
+                assert {i.index for i in vpp.interfaces()} == before | {index}
+        finally:
+            vpp.del_interface(index)
+        assert {i.index for i in vpp.interfaces()} == before
+        vpp.del_interface(index, missing_ok=True)
+        with pytest.raises(VppApiError) as err:
+            vpp.del_interface(index)
+        assert err.value.retval == -2

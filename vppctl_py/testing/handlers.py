@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from vppctl_py.testing import render
-from vppctl_py.testing.state import ABSTRACT_PREFIX, FEATURE_DISABLED, NO_INDEX, OK, VppModel
+from vppctl_py.testing.state import (
+    ABSTRACT_PREFIX,
+    FEATURE_DISABLED,
+    NO_INDEX,
+    OK,
+    Interface,
+    VppModel,
+    lowest_free,
+)
 
 # (reply message name, reply fields) pairs, in the order they go out.
 Replies = list[tuple[str, dict[str, Any]]]
@@ -107,6 +115,7 @@ def sw_interface_dump(ctx: Context, msg: Any) -> Replies:
             "mtu": [0, 0, 0, 0],
             "interface_name": iface.name,
             "interface_dev_type": "Loopback" if iface.name.startswith("loop") else "local",
+            "tag": iface.tag,
         }
         replies.append(("sw_interface_details", fields))
     return replies
@@ -131,6 +140,90 @@ def ip_address_dump(ctx: Context, msg: Any) -> Replies:
         for a in addresses
         if iface is not None
     ]
+
+
+# --- per-pod loopbacks, with the retvals VPP 26.06 gave (ARCHITECTURE.md, mode local) ---
+INVALID_SW_IF_INDEX = -2
+NO_SUCH_FIB = -3
+DUPLICATE_IF_ADDRESS = {4: -105, 6: -127}
+ADDRESSES_BEFORE_TABLE = -114
+
+
+def _reply(name: str, msg: Any, retval: int, **fields: Any) -> Replies:
+    return [(name, {"context": msg.context, "retval": retval, **fields})]
+
+
+def ip_table_add_del_v2(ctx: Context, msg: Any) -> Replies:
+    if msg.is_add:  # adding an existing table is 0; so is deleting one in use
+        ctx.model.fibs.add(int(msg.table.table_id))
+    return _reply("ip_table_add_del_v2_reply", msg, OK)
+
+
+def create_loopback_instance(ctx: Context, msg: Any) -> Replies:
+    model = ctx.model
+    index = lowest_free(model.interfaces)
+    taken = {int(i.name[4:]) for i in model.interfaces.values() if i.name[4:].isdigit()}
+    name = f"loop{lowest_free(taken)}"
+    model.interfaces[index] = Interface(index, name, admin_up=False, link_up=False)
+    return _reply("create_loopback_instance_reply", msg, OK, sw_if_index=index)
+
+
+def delete_loopback(ctx: Context, msg: Any) -> Replies:
+    iface = ctx.model.interfaces.get(int(msg.sw_if_index))
+    if iface is None or not iface.name.startswith("loop"):
+        return _reply("delete_loopback_reply", msg, INVALID_SW_IF_INDEX)
+    del ctx.model.interfaces[iface.index]
+    return _reply("delete_loopback_reply", msg, OK)
+
+
+def sw_interface_tag_add_del(ctx: Context, msg: Any) -> Replies:
+    iface = ctx.model.interfaces.get(int(msg.sw_if_index))
+    if iface is None:
+        return _reply("sw_interface_tag_add_del_reply", msg, INVALID_SW_IF_INDEX)
+    iface.tag = str(msg.tag) if msg.is_add else ""
+    return _reply("sw_interface_tag_add_del_reply", msg, OK)
+
+
+def sw_interface_set_table(ctx: Context, msg: Any) -> Replies:
+    iface = ctx.model.interfaces.get(int(msg.sw_if_index))
+    vrf, version = int(msg.vrf_id), 6 if msg.is_ipv6 else 4
+    if iface is None:
+        retval = INVALID_SW_IF_INDEX
+    elif vrf not in ctx.model.fibs:
+        retval = NO_SUCH_FIB
+    elif any(a.version == version for a in iface.addresses):
+        retval = ADDRESSES_BEFORE_TABLE
+    else:
+        retval = OK
+        if version == 4:
+            iface.vrf = vrf
+        else:
+            iface.vrf6 = vrf
+    return _reply("sw_interface_set_table_reply", msg, retval)
+
+
+def sw_interface_add_del_address(ctx: Context, msg: Any) -> Replies:
+    iface = ctx.model.interfaces.get(int(msg.sw_if_index))
+    prefix = ipaddress.ip_interface(msg.prefix)
+    if iface is None:
+        return _reply("sw_interface_add_del_address_reply", msg, INVALID_SW_IF_INDEX)
+    if not msg.is_add:
+        iface.addresses = [a for a in iface.addresses if a != prefix]
+        return _reply("sw_interface_add_del_address_reply", msg, OK)
+    elsewhere = any(a.ip == prefix.ip for i in ctx.model.interfaces.values() for a in i.addresses)
+    if elsewhere:
+        return _reply("sw_interface_add_del_address_reply", msg,
+                      DUPLICATE_IF_ADDRESS[prefix.version])  # fmt: skip
+    iface.addresses.append(prefix)
+    return _reply("sw_interface_add_del_address_reply", msg, OK)
+
+
+def sw_interface_set_flags(ctx: Context, msg: Any) -> Replies:
+    iface = ctx.model.interfaces.get(int(msg.sw_if_index))
+    if iface is None:
+        return _reply("sw_interface_set_flags_reply", msg, INVALID_SW_IF_INDEX)
+    iface.admin_up = iface.link_up = bool(int(msg.flags) & 1)  # a loopback's link follows
+    return _reply("sw_interface_set_flags_reply", msg, OK)
 
 
 def sockclnt_delete(ctx: Context, msg: Any) -> Replies:
@@ -161,6 +254,13 @@ HANDLERS: dict[str, Callable[[Context, Any], Replies]] = {
         sw_interface_dump,
         sw_interface_get_table,
         ip_address_dump,
+        ip_table_add_del_v2,
+        create_loopback_instance,
+        delete_loopback,
+        sw_interface_tag_add_del,
+        sw_interface_set_table,
+        sw_interface_add_del_address,
+        sw_interface_set_flags,
         sockclnt_delete,
         memclnt_keepalive,
         get_api_json,

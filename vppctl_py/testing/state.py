@@ -59,6 +59,8 @@ class Interface:
     addresses: list[ipaddress.IPv4Interface | ipaddress.IPv6Interface] = field(default_factory=list)
     admin_up: bool = True
     link_up: bool = True
+    tag: str = ""
+    vrf6: int = 0
 
 
 @dataclass
