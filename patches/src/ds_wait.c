@@ -240,7 +240,8 @@ int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
   ds_ldp_mq_fix(shadow, 1);
   atomic_store(&ep->shadow, shadow);
   DS_DEBUG("epoll fd %d: VCL-side epoll created for moved sockets", epfd);
-  if (atomic_load(&ep->kernel_waiters) > 0 && ep->kick < 0) {
+  int waiting = atomic_load(&ep->kernel_waiters);
+  if (waiting > 0 && ep->kick < 0) {
     /* Threads already blocked in the kernel's epoll_wait on epfd (grpc's pollers wait
      * before the listener joins) would never see the moved socket: a readable eventfd
      * (level-triggered, so every waiter wakes) sends them back through us to the shadow.
@@ -249,8 +250,7 @@ int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
     struct epoll_event kev = {.events = EPOLLIN, .data.u64 = DS_KICK_MARK};
     if (kick >= 0 && LIBC(epoll_ctl)(epfd, EPOLL_CTL_ADD, kick, &kev) == 0) {
       ep->kick = kick;
-      DS_DEBUG("epoll fd %d: %d waiting thread(s) sent to the VCL-side epoll", epfd,
-               atomic_load(&ep->kernel_waiters));
+      DS_DEBUG("epoll fd %d: %d waiting thread(s) sent to the VCL-side epoll", epfd, waiting);
     } else if (kick >= 0) {
       LIBC(close)(kick);
     }

@@ -26,6 +26,7 @@
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/close_range.h>
@@ -764,8 +765,10 @@ static void t_listen_dual(void) {
 /* A thread already blocked in epoll_wait when the epoll's first moved socket joins it
  * (grpc's pollers wait before the listener is added): it must see that socket's events. */
 static int late_ep;
+static atomic_int late_tid;
 static void *late_waiter(void *arg) {
   struct epoll_event ev;
+  atomic_store(&late_tid, (int)syscall(SYS_gettid));
   int n = epoll_wait(late_ep, &ev, 1, 20000);
   *(uint64_t *)arg = n == 1 ? ev.data.u64 : 0;
   return NULL;
@@ -781,7 +784,19 @@ static void t_epoll_late_shadow(void) {
   uint64_t got = 0;
   pthread_t t;
   CHECK(pthread_create(&t, NULL, late_waiter, &got) == 0);
-  usleep(200000); /* the waiter is blocked on the kernel epoll by now */
+  /* Wait until the waiter is blocked in the kernel's epoll_wait/epoll_pwait. */
+  int blocked = 0;
+  for (int i = 0; i < 1000 && !blocked; i++, usleep(10000)) {
+    char path[64], line[64] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", atomic_load(&late_tid));
+    FILE *f = atomic_load(&late_tid) ? fopen(path, "re") : NULL;
+    if (f && fgets(line, sizeof line, f)) {
+      long nr = atol(line);
+      blocked = nr == SYS_epoll_wait || nr == SYS_epoll_pwait;
+    }
+    if (f) fclose(f);
+  }
+  CHECK(blocked);
   int fd = connect_to(MOVED_ADDR, port, P_VCL);
   ev = (struct epoll_event){.events = EPOLLIN, .data.u64 = 2};
   CHECK(epoll_ctl(late_ep, EPOLL_CTL_ADD, fd, &ev) == 0);
