@@ -9,9 +9,11 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from injector.agent.apply import ActionResult, Applier, Binding, CapacityGuard
+from injector.agent.endpoints import EndpointTable, Listener
 from injector.agent.hostfiles import HostFiles
 from injector.agent.metrics import AgentMetrics
 from injector.agent.network import CalicoVppNetwork
@@ -54,6 +56,8 @@ class AgentOptions:
     ip4_fib_id: int | None = None
     ip6_fib_id: int | None = None
     network: str = LOCAL  # or calico-vpp (then Agent needs pod_network)
+    # local mode: how often VPP's listeners are read for the node's endpoint table
+    endpoint_period: float = 1.0
 
 
 class BindingError(RuntimeError):
@@ -113,6 +117,9 @@ class Agent:
         self.vpp_down_since: float | None = None
         self.vpp_error: str | None = "not connected yet"  # why VPP is not usable, if so
         self.last_results: dict[str, ActionResult] = {}
+        # local mode: the node's endpoint table, from VPP's listeners and the policies
+        self.endpoints = EndpointTable(Path(options.root)) if self.pod_network is None else None
+        self.policies: dict[str, dict[str, Any]] | None = None  # by uid; None: not listed yet
         self.synced = threading.Event()  # the first pod list arrived
         self._wake = threading.Event()
         self._lock = threading.RLock()
@@ -136,15 +143,41 @@ class Agent:
                 self.pods[uid] = pod
         self._wake.set()
 
+    def sync_policies(self, policies: dict[str, dict[str, Any]]) -> None:
+        with self._lock:
+            self.policies = dict(policies)
+
+    def policy_event(self, kind: str, policy: dict[str, Any]) -> None:
+        uid = (policy.get("metadata") or {}).get("uid")
+        if not uid:
+            return
+        with self._lock:
+            if self.policies is None:
+                return  # the list comes first
+            if kind == "DELETED":
+                self.policies.pop(uid, None)
+            else:
+                self.policies[uid] = policy
+
     # --- the loop -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        """Full passes on pod events and every resync period; in between (mode local) the
+        endpoint table follows VPP's listeners every endpoint_period."""
         retry = 1.0
+        next_full = 0.0
         while not stop.is_set():
-            self._wake.clear()
-            ok = self.reconcile()
-            retry = 1.0 if ok else min(retry * 2, 30.0)
-            self._wake.wait(self.options.resync_period if ok else retry)
+            if self._wake.is_set() or time.monotonic() >= next_full:
+                self._wake.clear()
+                ok = self.reconcile()
+                retry = 1.0 if ok else min(retry * 2, 30.0)
+                next_full = time.monotonic() + (self.options.resync_period if ok else retry)
+            elif self.endpoints is not None and self.vpp is not None:
+                self.refresh_endpoints()
+            wait = next_full - time.monotonic()
+            if self.endpoints is not None and self.vpp is not None:
+                wait = min(wait, self.options.endpoint_period)
+            self._wake.wait(max(wait, 0.0))
 
     def reconcile(self) -> bool:
         """One pass; False when VPP is unreachable (the loop then retries sooner)."""
@@ -160,9 +193,10 @@ class Agent:
             if self.pod_network is not None:
                 wanted, waiting = self.pod_network.resolve(vpp, wanted)
             applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding,
-                              before_conf=self._report_socket)  # fmt: skip
+                              before_conf=self._before_conf)  # fmt: skip
             results = applier.apply(plan(wanted, applier.observe(), keep=waiting))
             self._report_sockets(wanted)
+            self._refresh_endpoints(vpp, pods, wanted)
         except BindingError as exc:
             for pod in pods:
                 if pod["metadata"]["uid"] in self.registrations:
@@ -181,6 +215,49 @@ class Agent:
 
     def _report_socket(self, reg: PodRegistration) -> None:
         self.reports.ensure(reg, (reg.owner_uid, reg.owner_gid))
+
+    def _before_conf(self, reg: PodRegistration) -> None:
+        """What a pod needs before its vcl.conf lets its app start."""
+        self._report_socket(reg)
+        if self.endpoints is not None:
+            self.endpoints.give(reg.uid, Path(reg.directory))
+
+    def refresh_endpoints(self) -> None:
+        """The endpoint table from VPP's listeners now (between full passes)."""
+        vpp = self.vpp
+        if vpp is None or self.endpoints is None:
+            return
+        with self._lock:
+            pods = list(self.pods.values())
+        try:
+            self._refresh_endpoints(vpp, pods, self.registrations)
+        except (VppDisconnected, VppError, OSError) as exc:
+            log.info("endpoint table not refreshed (%s); a full pass follows", exc)
+            self._wake.set()
+
+    def _refresh_endpoints(
+        self, vpp: VppClient, pods: list[dict[str, Any]], wanted: dict[str, PodRegistration]
+    ) -> None:
+        if self.endpoints is None:
+            return
+        started = time.perf_counter()
+        by_uid = {p["metadata"]["uid"]: p for p in pods}
+        chosen = {
+            uid: (by_uid[uid], reg.ns_id, Path(reg.directory))
+            for uid, reg in wanted.items()
+            if uid in by_uid and os.path.isdir(reg.directory)
+        }
+        listeners = [
+            Listener(s.ns_id, s.local, s.transport)
+            for s in vpp.sessions()
+            if s.state == "LISTEN" and s.ns_id
+        ]
+        with self._lock:
+            policies = list(self.policies.values()) if self.policies is not None else None
+        written = self.endpoints.update(chosen, listeners, policies)
+        self.metrics.endpoint_table_size.set(len(self.endpoints.plan.endpoints))
+        if written:
+            self.metrics.endpoint_publish.observe(time.perf_counter() - started)
 
     def _report_sockets(self, wanted: dict[str, PodRegistration]) -> None:
         """Every registered pod keeps a report socket (rebound after an agent restart)."""

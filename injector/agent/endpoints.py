@@ -296,6 +296,85 @@ def plan_table(
                 continue
             served.extend(Endpoint(ip, port) for ip in at)
         endpoints.update(served)
+        # (VPP lists a listener twice: in the namespace's local table and in the VRF's)
         result[pod.uid] = PodEndpoints(tuple(sorted(set(served), key=Endpoint.key)),
-                                       tuple(not_served), egress)  # fmt: skip
+                                       tuple(dict.fromkeys(not_served)), egress)  # fmt: skip
     return TablePlan(frozenset(endpoints), result)
+
+
+# ---- the agent's side: build, publish, remember (mode local) ----
+
+
+def pod_facts(pod: Mapping[str, Any], ns_id: str) -> PodFacts:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    ips = [str(x.get("ip")) for x in status.get("podIPs") or [] if x.get("ip")]
+    if not ips and status.get("podIP"):
+        ips = [str(status["podIP"])]
+    return PodFacts(
+        uid=str(meta.get("uid")),
+        namespace=str(meta.get("namespace")),
+        name=str(meta.get("name")),
+        ns_id=ns_id,
+        ips=tuple(ips),
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+class EndpointTable:
+    """The node's table as last published: which bytes each pod's directory holds, the
+    generation (counted up whenever the node's set of endpoints changes) and the plan,
+    for /status and vcl-status."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.generation = 0
+        self.plan: TablePlan = TablePlan(frozenset(), {})
+        self.policies_known = False
+        self._endpoints: frozenset[Endpoint] | None = None
+        self._given: dict[str, bytes] = {}  # pod directory -> what it holds
+
+    def _full(self) -> bytes:
+        return encode(self.plan.endpoints, self.generation)
+
+    def _for(self, uid: str) -> bytes:
+        pod = self.plan.pods.get(uid)
+        if not self.policies_known or (pod is not None and pod.egress_restricted_by):
+            return encode((), self.generation)  # kernel for everything: policy applies
+        return self._full()
+
+    def give(self, uid: str, directory: Path) -> None:
+        """A new pod's table, before its vcl.conf lets the app start."""
+        data = self._for(uid)
+        if not publish(data, self.root, [directory]):
+            self._given[str(directory)] = data
+
+    def update(
+        self,
+        pods: Mapping[str, tuple[Mapping[str, Any], str, Path]],  # uid -> (pod, ns_id, dir)
+        listeners: Iterable[Listener],
+        policies: Iterable[Policy] | None,
+    ) -> int:
+        """Plans the table and publishes what changed; returns the pods written."""
+        self.policies_known = policies is not None
+        facts = [pod_facts(pod, ns_id) for pod, ns_id, _ in pods.values()]
+        self.plan = plan_table(facts, listeners, policies or [])
+        if self.plan.endpoints != self._endpoints:
+            self._endpoints = self.plan.endpoints
+            self.generation += 1
+        written = 0
+        groups: dict[bytes, list[Path]] = {}
+        for uid, (_, _, directory) in pods.items():
+            data = self._for(uid)
+            if self._given.get(str(directory)) != data:
+                groups.setdefault(data, []).append(directory)
+        for data, dirs in groups.items():
+            missed = set(map(str, publish(data, self.root, dirs)))
+            for d in dirs:
+                if str(d) not in missed:
+                    self._given[str(d)] = data
+                    written += 1
+        live = {str(d) for _, _, d in pods.values()}
+        self._given = {d: b for d, b in self._given.items() if d in live}
+        return written

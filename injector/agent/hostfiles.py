@@ -15,6 +15,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from injector.agent.endpoints import ENDPOINTS_NAME
 from injector.agent.plan import ObservedDirectory
 from injector.agent.registration import (
     APP_SOCKET_NAME,
@@ -72,6 +73,8 @@ class HostFiles:
 
     def write_env(self, reg: PodRegistration, secret: int) -> None:
         text = f"VCL_APP_NAMESPACE_ID={reg.ns_id}\nVCL_APP_NAMESPACE_SECRET={secret}\n"
+        if reg.file_socket:  # mode local: the interposer decides by the node's table
+            text += f"VCL_ENDPOINTS={ENDPOINTS_NAME}\n"
         if _read(Path(reg.directory) / ENV_FILE_NAME) != text:  # a resync keeps the file
             self._write(reg, ENV_FILE_NAME, text)
 

@@ -37,3 +37,14 @@ class AgentMetrics:
         self.evictions = Counter(
             "vcl_agent_evictions", "Pods evicted after a VPP restart", ["result"], registry=r
         )
+        self.endpoint_table_size = Gauge(
+            "vcl_agent_endpoint_table_size",
+            "Endpoints (address, port, protocol) VPP serves on this node (mode local)",
+            registry=r,
+        )
+        self.endpoint_publish = Histogram(
+            "vcl_agent_endpoint_publish_seconds",
+            "From reading VPP's listeners to the new table in every pod's directory",
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2),
+            registry=r,
+        )

@@ -84,6 +84,19 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
         now=now,
     )
     out["attachment"] = [a.as_dict() for a in attached]
+    table = agent.endpoints
+    if table is not None:  # mode local: what VPP serves of this pod, and why not the rest
+        mine_table = table.plan.pods.get(uid)
+        out["endpoints"] = {
+            "generation": table.generation,
+            "policiesKnown": table.policies_known,
+            "served": [str(e) for e in mine_table.served] if mine_table else [],
+            "notServed": [{"listener": lst, "why": why}
+                          for lst, why in (mine_table.not_served if mine_table else ())],
+            "egressRestrictedBy": list(mine_table.egress_restricted_by) if mine_table else [],
+        }  # fmt: skip
+        vpp_sessions = [s for s in view.sessions if s.ns_id == reg.ns_id]
+        out["endpoints"]["vppConnections"] = sum(1 for s in vpp_sessions if s.state != "LISTEN")
     out["problems"] = [a.problem for a in attached if a.problem]
     version = view.summary.get("version")
     if version and reg.runtime_version and not str(version).startswith(reg.runtime_version):
@@ -110,4 +123,11 @@ def agent_status(agent: Agent, now: float | None = None) -> dict[str, Any]:
     for (ns, name), (workers, count) in per_pod.items():
         agent.metrics.app_workers.labels(ns, name).set(workers)
         agent.metrics.sessions.labels(ns, name).set(count)
-    return {"node": agent.options.node, "vpp": view.summary, "pods": entries}
+    out: dict[str, Any] = {"node": agent.options.node, "vpp": view.summary, "pods": entries}
+    if agent.endpoints is not None:
+        out["endpointTable"] = {
+            "generation": agent.endpoints.generation,
+            "size": len(agent.endpoints.plan.endpoints),
+            "policiesKnown": agent.endpoints.policies_known,
+        }
+    return out

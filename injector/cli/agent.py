@@ -20,7 +20,7 @@ from injector.agent.cri import Cri, CriError, NetnsLocator
 from injector.agent.network import CalicoVppNetwork
 from injector.agent.server import create_app
 from injector.kube.client import KubeConfigError, api_client
-from injector.kube.pods import PodWatch
+from injector.kube.pods import PodWatch, PolicyWatch
 from injector.kube.report import KubeReporter
 from injector.webhook.state import configure_logging
 from vppctl_py import Vpp
@@ -135,6 +135,11 @@ def run(
         threading.Thread(target=agent.run, args=(stop,), name="reconcile", daemon=True),
         threading.Thread(target=agent.reports.run, args=(stop,), name="reports", daemon=True),
     ]
+    policies = None
+    if network is Network.local:  # the endpoint table leaves out policy-selected pods
+        policies = PolicyWatch(api, on_sync=agent.sync_policies, on_event=agent.policy_event)
+        threads.append(threading.Thread(target=policies.run, args=(stop,),
+                                        name="policy-watch", daemon=True))  # fmt: skip
     server = uvicorn.Server(
         uvicorn.Config(create_app(agent), host="0.0.0.0", port=port, log_config=None)
     )
@@ -144,6 +149,8 @@ def run(
     stop.wait()
     server.should_exit = True
     watcher.stop()
+    if policies is not None:
+        policies.stop()
     agent.wake()
     threads[1].join(timeout=10)  # the reconcile pass under way finishes first
     agent.shutdown()

@@ -48,6 +48,9 @@ class PodWatch:
     ) -> None:
         self.core = client.CoreV1Api(api)
         self.selector = f"spec.nodeName={node}"
+        self._lister: Callable[..., Any] = self.core.list_pod_for_all_namespaces
+        self._kwargs: dict[str, Any] = {"field_selector": self.selector}
+        self.what = "pod"
         self.on_sync, self.on_event = on_sync, on_event
         self.watch_timeout = watch_timeout
         self.backoff_max = backoff_max
@@ -55,9 +58,7 @@ class PodWatch:
         self._watch: watch.Watch | None = None
 
     def list(self) -> str:
-        response: Any = self.core.list_pod_for_all_namespaces(
-            field_selector=self.selector, _preload_content=False
-        )
+        response: Any = self._lister(**self._kwargs, _preload_content=False)
         body = json.loads(response.data)
         pods = {p["metadata"]["uid"]: p for p in body.get("items") or []}
         self.stats.lists += 1
@@ -69,8 +70,8 @@ class PodWatch:
         self._watch = watch.Watch()
         self.stats.watches += 1
         for event in self._watch.stream(
-            self.core.list_pod_for_all_namespaces,
-            field_selector=self.selector,
+            self._lister,
+            **self._kwargs,
             resource_version=version,
             timeout_seconds=self.watch_timeout,
             allow_watch_bookmarks=True,
@@ -113,8 +114,28 @@ class PodWatch:
 
     def _failed(self, why: str) -> None:
         self.stats.errors += 1
-        log.warning("pod watch: %s; retrying", why)
+        log.warning("%s watch: %s; retrying", self.what, why)
 
     def stop(self) -> None:
         if self._watch is not None:
             self._watch.stop()
+
+
+class PolicyWatch(PodWatch):
+    """The same for every NetworkPolicy of the cluster (the node's endpoint table leaves
+    out the pods they select): on_sync(all, by uid), on_event(type, policy)."""
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        on_sync: Callable[[dict[str, Pod]], None],
+        on_event: Callable[[str, Pod], None],
+        watch_timeout: int = 300,
+        backoff_max: float = 30.0,
+    ) -> None:
+        super().__init__(api, "", on_sync=on_sync, on_event=on_event,
+                         watch_timeout=watch_timeout, backoff_max=backoff_max)  # fmt: skip
+        self._lister = client.NetworkingV1Api(api).list_network_policy_for_all_namespaces
+        self._kwargs = {}
+        self.what = "NetworkPolicy"

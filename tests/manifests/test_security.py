@@ -270,6 +270,12 @@ AGENT_RULES = {
     ("", "nodes", (), "get"),
     ("", "nodes", (), "patch"),
 }
+# mode local only: the endpoint table leaves out pods that NetworkPolicies select
+POLICY_RULES = {
+    ("networking.k8s.io", "networkpolicies", (), "get"),
+    ("networking.k8s.io", "networkpolicies", (), "list"),
+    ("networking.k8s.io", "networkpolicies", (), "watch"),
+}
 TLS = ("vcl-injector-tls",)
 CERTS_ROLE_RULES = {
     ("", "secrets", TLS, "get"),
@@ -292,7 +298,8 @@ def test_rbac_is_exactly_what_is_documented(overlays: Objects, overlay: str) -> 
         for o in objects
         if o["kind"] in ("Role", "ClusterRole")
     }
-    expected = {("ClusterRole", "vcl-agent"): AGENT_RULES}
+    agent = AGENT_RULES if "calico" in overlay else AGENT_RULES | POLICY_RULES
+    expected = {("ClusterRole", "vcl-agent"): agent}
     if overlay in WITH_CERTS_JOB:
         expected[("Role", "vcl-injector-certs")] = CERTS_ROLE_RULES
         expected[("ClusterRole", "vcl-injector-certs")] = CERTS_CLUSTER_RULES
