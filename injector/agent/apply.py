@@ -102,7 +102,7 @@ class Applier:
 
     def observe(self) -> Observed:
         namespaces = {
-            ns.ns_id: ObservedNamespace(ns.ns_id, ns.secret, ns.sock_name)
+            ns.ns_id: ObservedNamespace(ns.ns_id, ns.secret, ns.sock_name, ns.interface)
             for ns in self.vpp.app_namespaces()
         }
         return Observed(namespaces=namespaces, directories=self.host.observe())
@@ -173,14 +173,19 @@ class Applier:
                 sw_if_index=reg.sw_if_index,
             )
         else:
-            self.vpp.add_app_namespace(
-                reg.ns_id,
-                secret,
-                reg.sock_name,
-                sw_if_index=self.binding.sw_if_index,
-                ip4_fib_id=self.binding.ip4_fib_id,
-                ip6_fib_id=self.binding.ip6_fib_id,
-            )
+            if reg.sw_if_index is not None:  # local: the pod's own loopback
+                self.vpp.add_app_namespace(
+                    reg.ns_id, secret, reg.sock_name, sw_if_index=reg.sw_if_index
+                )
+            else:
+                self.vpp.add_app_namespace(
+                    reg.ns_id,
+                    secret,
+                    reg.sock_name,
+                    sw_if_index=self.binding.sw_if_index,
+                    ip4_fib_id=self.binding.ip4_fib_id,
+                    ip6_fib_id=self.binding.ip6_fib_id,
+                )
         self.host.own_socket(reg)
         if action.new:
             self.capacity.learn(self.vpp, used_before)

@@ -16,7 +16,7 @@ from injector.agent.apply import ActionResult, Applier, Binding, CapacityGuard
 from injector.agent.endpoints import EndpointTable, Listener
 from injector.agent.hostfiles import HostFiles
 from injector.agent.metrics import AgentMetrics
-from injector.agent.network import CalicoVppNetwork
+from injector.agent.network import CalicoVppNetwork, LocalPodNetwork
 from injector.agent.plan import AddNamespace, WriteConf, plan
 from injector.agent.registration import CALICO_VPP, LOCAL, PodRegistration, desired
 from injector.agent.reports import ProcessReports
@@ -58,6 +58,10 @@ class AgentOptions:
     network: str = LOCAL  # or calico-vpp (then Agent needs pod_network)
     # local mode: how often VPP's listeners are read for the node's endpoint table
     endpoint_period: float = 1.0
+    # local mode without `interface`: a loopback per pod with its IPs in this VRF, the
+    # pod's namespace bound to it (the agent's command line turns it on by default)
+    pod_interfaces: bool = False
+    node_vrf: int = 1985
 
 
 class BindingError(RuntimeError):
@@ -102,6 +106,11 @@ class Agent:
             raise ValueError("calico-vpp mode needs pod_network (the CRI netns locator)")
         self.options = options
         self.pod_network = pod_network if options.network == CALICO_VPP else None
+        self.local_network = (
+            LocalPodNetwork(options.node_vrf)
+            if options.network == LOCAL and options.pod_interfaces and options.interface is None
+            else None
+        )
         self.connect = connect
         self.reporter = reporter
         self.metrics = metrics or AgentMetrics()
@@ -192,9 +201,13 @@ class Agent:
             waiting: dict[str, str] = {}
             if self.pod_network is not None:
                 wanted, waiting = self.pod_network.resolve(vpp, wanted)
+            elif self.local_network is not None:
+                wanted, waiting = self.local_network.resolve(vpp, wanted)
             applier = Applier(vpp, self.host, capacity=self.capacity, binding=self.binding,
                               before_conf=self._before_conf)  # fmt: skip
             results = applier.apply(plan(wanted, applier.observe(), keep=waiting))
+            if self.local_network is not None:  # after their namespaces went
+                self.local_network.prune(vpp, set(wanted) | set(waiting))
             self._report_sockets(wanted)
             self._refresh_endpoints(vpp, pods, wanted)
         except BindingError as exc:

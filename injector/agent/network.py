@@ -9,13 +9,13 @@ and whatever VPP already has for it is kept, never pruned."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Protocol
 
 from injector.agent.cri import CriError
 from injector.agent.registration import PodRegistration, abstract_sock_name
-from vppctl_py import VppClient, interface_with_address
+from vppctl_py import VppApiError, VppClient, interface_with_address
 
 
 class Locator(Protocol):
@@ -74,3 +74,61 @@ class CalicoVppNetwork:
                 reg, netns=netns, sw_if_index=iface.index, sock_name=abstract_sock_name(netns)
             )
         return ready, waiting
+
+
+POD_INTERFACE_TAG = "vcl:"  # + pod uid: the loopbacks this agent made, found again by tag
+
+
+class LocalPodNetwork:
+    """Mode local: each registered pod gets a loopback in the node VRF carrying its IPs,
+    and its app namespace is bound to it, so VPP serves the pod's listeners at the pod's
+    own addresses (a wildcard listen becomes the loopback's address) and pods on the node
+    reach each other through VPP's cut-through by pod IP (ARCHITECTURE.md, mode local).
+    The loopback is made before the namespace and removed after it."""
+
+    def __init__(self, vrf: int, vrf_name: str = "vcl-node") -> None:
+        self.vrf = vrf
+        self.vrf_name = vrf_name
+
+    def resolve(
+        self, vpp: VppClient, wanted: Mapping[str, PodRegistration]
+    ) -> tuple[dict[str, PodRegistration], dict[str, str]]:
+        """(registrations bound to their loopbacks, uid -> why the others wait)."""
+        if not wanted:
+            return {}, {}
+        vpp.ensure_vrf(self.vrf, self.vrf_name)
+        mine = {
+            i.tag.removeprefix(POD_INTERFACE_TAG): i
+            for i in vpp.interfaces()
+            if i.tag.startswith(POD_INTERFACE_TAG)
+        }
+        ready: dict[str, PodRegistration] = {}
+        waiting: dict[str, str] = {}
+        for uid, reg in wanted.items():
+            ips = reg.pod_ips or ((reg.pod_ip,) if reg.pod_ip else ())
+            if not ips:
+                waiting[uid] = "waiting for the pod's IP address (status.podIPs)"
+                continue
+            iface = mine.get(uid)
+            have = {a.address for a in iface.addresses} if iface else set()
+            if iface is not None and (have != set(ips) or iface.vrf != self.vrf):
+                vpp.del_interface(iface.index, missing_ok=True)  # the pod's IPs changed
+                iface = None
+            if iface is None:
+                try:
+                    index = vpp.add_pod_interface(f"{POD_INTERFACE_TAG}{uid}", ips, self.vrf)
+                except VppApiError as exc:
+                    waiting[uid] = f"VPP refused the pod's interface for {', '.join(ips)}: {exc}"
+                    continue
+                name = next((i.name for i in vpp.interfaces() if i.index == index), None)
+            else:
+                index, name = iface.index, iface.name
+            ready[uid] = replace(reg, sw_if_index=index, interface_name=name)
+        return ready, waiting
+
+    def prune(self, vpp: VppClient, keep: Collection[str]) -> None:
+        """The loopbacks of pods no longer registered (after their namespaces went)."""
+        for iface in vpp.interfaces():
+            uid = iface.tag.removeprefix(POD_INTERFACE_TAG)
+            if iface.tag.startswith(POD_INTERFACE_TAG) and uid not in keep:
+                vpp.del_interface(iface.index, missing_ok=True)

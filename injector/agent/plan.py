@@ -14,6 +14,7 @@ class ObservedNamespace:
     ns_id: str
     secret: int
     sock_name: str
+    interface: str = ""  # VPP's name of the bound interface ("DELETED (...)" when none)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,12 @@ def plan(
             # netns, shows as a new sock_name.)
             prune.append(DeleteNamespace(ns.ns_id, ns.sock_name))
             create.append(AddNamespace(reg, secret))
-        elif secret is None or ns.secret != secret:
+        elif (
+            secret is None
+            or ns.secret != secret
+            or (reg.interface_name is not None and ns.interface != reg.interface_name)
+        ):
+            # a re-add updates the secret and the binding (a pod's loopback made anew)
             create.append(AddNamespace(reg, secret, new=False))
         if directory is None or directory.vcl_conf != reg.vcl_conf:
             sync.append(WriteConf(reg))

@@ -49,6 +49,10 @@ class PodRegistration:
     # the pod's own VPP interface. sock_name is then what VPP reports for it.
     netns: str | None = None
     sw_if_index: int | None = None
+    # local mode with per-pod interfaces: VPP's name of the pod's loopback (the binding the
+    # namespace must have; `show app ns` names it)
+    interface_name: str | None = None
+    pod_ips: tuple[str, ...] = ()  # status.podIPs (dual-stack pods have two)
 
     @property
     def file_socket(self) -> bool:
@@ -153,6 +157,9 @@ def registration(pod: Mapping[str, Any], root: str, network: str = LOCAL) -> Pod
         owner_gid=group,
         runtime_version=str(status.get("runtimeVersion", "")),
         pod_ip=(pod.get("status") or {}).get("podIP"),
+        pod_ips=tuple(
+            str(x["ip"]) for x in (pod.get("status") or {}).get("podIPs") or [] if x.get("ip")
+        ),
         selected=selected,
         eventfd=bool(settings["eventfd"]),
     )

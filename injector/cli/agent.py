@@ -83,8 +83,16 @@ def run(
     ] = "/var/run/vcl",
     network: Annotated[Network, typer.Option(envvar="VCL_NETWORK")] = Network.local,
     interface: Annotated[
-        str | None, typer.Option(help="local mode: bind namespaces to this VPP interface.")
+        str | None,
+        typer.Option(
+            help="local mode: bind every namespace to this VPP interface instead of "
+            "a loopback per pod."
+        ),
     ] = None,
+    node_vrf: Annotated[
+        int,
+        typer.Option(help="local mode: the VPP table of the pods' loopbacks (made if missing)."),
+    ] = 1985,
     kubeconfig: Annotated[
         str | None, typer.Option(envvar="KUBECONFIG", help="Default: in-cluster config.")
     ] = None,
@@ -118,7 +126,7 @@ def run(
     options = AgentOptions(
         node=node, root=root, resync_period=resync_period,
         evict_on_vpp_restart=evict_on_vpp_restart, interface=interface,
-        network=network.value,
+        network=network.value, pod_interfaces=True, node_vrf=node_vrf,
     )  # fmt: skip
     agent = Agent(
         options,
