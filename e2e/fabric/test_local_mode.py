@@ -1,0 +1,255 @@
+"""#17 on a real VPP 26.06: the default install's mode `local`, end to end through the
+agent's own code. Each "pod" is a network namespace whose kernel address is its pod IP
+(on a bridge, as a CNI would give it); the Agent registers the pods in VPP (a loopback per
+pod with its IP in the node VRF, its namespace bound to it), writes each pod's files and
+publishes the node's endpoint table; the programs run under the interposer and stock LDP
+with the injected container's env and the pod's directory mounted at /etc/vcl.
+
+Checked: two replicas on one port, each reached through VPP by its own IP (the session
+seen in VPP); a plain (non-injected) peer reached over the kernel; a pod a NetworkPolicy
+selects is left out of the table, so new connections to it take the kernel and still
+reach it, while a connection made through VPP before the change carries on.
+
+Needs root, VPP_API_SOCKET (a VPP 26.06 on this host, which can create sockets under
+VCL_E2E_ROOT, default /tmp/vcl-e2e-fabric) and VPP_LDP_LIB (stock libvcl_ldpreload.so)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from injected_pods import injected_pod  # tests/support, on pytest's path (pyproject)
+
+from injector.agent.controller import Agent, AgentOptions
+from injector.core import constants as c
+from vppctl_py import Vpp
+
+REPO = Path(__file__).resolve().parents[2]
+INTERPOSER = REPO / "patches" / "build" / "libvcl_dualstack.so"
+SOCKET = os.environ.get("VPP_API_SOCKET", "")
+LDP = os.environ.get("VPP_LDP_LIB", "")
+NET = "10.244.77"  # the lab's pod range: on bridges in namespaces made here, nowhere else
+BRIDGE_NS = "vcl-fab-br"
+VRF = 1985
+KERNEL, VCL = 1, 2
+
+# One thread, as VCL's per-thread workers want (a thread per connection is reported).
+SERVER = """
+import selectors, socket, sys
+s = socket.create_server(("0.0.0.0", 8080))
+s.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(s, selectors.EVENT_READ)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is s:
+            try:
+                conn, _ = s.accept()
+            except BlockingIOError:
+                continue
+            sel.register(conn, selectors.EVENT_READ)
+            continue
+        data = key.fileobj.recv(64)
+        if data:
+            key.fileobj.sendall(sys.argv[1].encode() + b":" + data)
+        else:
+            sel.unregister(key.fileobj)
+            key.fileobj.close()
+"""
+
+# Lines on stdin: "open NAME HOST PORT" (connect, say hello, print answer and path),
+# "send NAME" (another exchange on that connection), "quit".
+CLIENT = """
+import ctypes, socket, sys
+path_of = ctypes.CDLL(None).vcl_dualstack_path
+conns = {}
+for line in sys.stdin:
+    words = line.split()
+    if words[0] == "quit":
+        break
+    if words[0] == "open":
+        s = socket.create_connection((words[2], int(words[3])), timeout=10)
+        conns[words[1]] = s
+    s = conns[words[1]]
+    s.sendall(b"hi")
+    print(s.recv(64).decode(), path_of(s.fileno()), flush=True)
+"""
+
+
+def sh(*argv: str, check: bool = True) -> None:
+    subprocess.run(argv, check=check, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def vpp() -> Iterator[Vpp]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: every pod is a network namespace")
+    if not Path(SOCKET).is_socket():
+        pytest.skip("no real VPP: set VPP_API_SOCKET to its binary API socket")
+    if not Path(LDP).is_file():
+        pytest.skip("VPP_LDP_LIB is not set to stock libvcl_ldpreload.so")
+    made = subprocess.run(["make", "-C", str(REPO / "patches")], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    with Vpp.connect(SOCKET, timeout=5.0, name="e2e-fabric") as client:
+        yield client
+
+
+class Lab:
+    def __init__(self, vpp: Vpp, root: Path) -> None:
+        self.vpp = vpp
+        self.root = root
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.procs: list[subprocess.Popen[str]] = []
+        self.agent = Agent(
+            AgentOptions(node="node-a", root=str(root), pod_interfaces=True, node_vrf=VRF),
+            connect=lambda: Vpp.connect(SOCKET, timeout=5.0, name="e2e-fabric-agent"),
+        )
+        sh("ip", "netns", "del", BRIDGE_NS, check=False)
+        sh("ip", "netns", "add", BRIDGE_NS)
+        sh("ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", BRIDGE_NS, "link", "set", "br0", "up")
+
+    def netns(self, name: str, host: int) -> str:
+        ns = f"vcl-fab-{name}"
+        sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "netns", "add", ns)
+        sh("ip", "-n", BRIDGE_NS, "link", "add", f"fa{host}", "type", "veth", "peer", "name",
+           f"fb{host}")  # fmt: skip
+        sh("ip", "-n", BRIDGE_NS, "link", "set", f"fb{host}", "netns", ns)
+        sh("ip", "-n", BRIDGE_NS, "link", "set", f"fa{host}", "master", "br0", "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "addr", "add", f"{NET}.{host}/24", "dev", f"fb{host}")
+        sh("ip", "-n", ns, "link", "set", f"fb{host}", "up")
+        return ns
+
+    def pod(self, name: str, host: int, labels: dict[str, str]) -> dict[str, Any]:
+        p = injected_pod(name)
+        p["metadata"]["labels"] = labels
+        p["status"].update(podIP=f"{NET}.{host}", podIPs=[{"ip": f"{NET}.{host}"}],
+                           phase="Running")  # fmt: skip
+        p["_netns"] = self.netns(name, host)
+        self.pods[name] = p
+        return p
+
+    def sync(self, policies: dict[str, dict[str, Any]]) -> None:
+        self.agent.sync_pods({p["metadata"]["uid"]: p for p in self.pods.values()})
+        self.agent.sync_policies(policies)
+        assert self.agent.reconcile()
+        self.agent.refresh_endpoints()
+
+    def start(self, name: str, argv: list[str], injected: bool = True) -> subprocess.Popen[str]:
+        p = self.pods.get(name)
+        ns = p["_netns"] if p else f"vcl-fab-{name}"
+        cmd = ["ip", "netns", "exec", ns]
+        env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+        if injected and p is not None:
+            directory = self.root / "pods" / p["metadata"]["uid"]
+            (container,) = p["spec"]["containers"]
+            env.update({e["name"]: str(e.get("value", "")) for e in container.get("env", [])
+                        if "value" in e})  # fmt: skip
+            env.pop("VCL_POD_UID", None)
+            env.update(LD_PRELOAD=str(INTERPOSER), VCL_DUALSTACK_LDP=LDP,
+                       LD_LIBRARY_PATH=str(Path(LDP).parent), LDP_APP_NAME="app")  # fmt: skip
+            # the pod's directory where the pod sees it, as the kubelet mounts it
+            script = f"mount --bind {directory} {c.VCL_DIR} && exec env -i "
+            script += " ".join(f"{k}='{v}'" for k, v in env.items()) + " " + " ".join(
+                f"'{a}'" for a in argv
+            )  # fmt: skip
+            cmd += ["sh", "-c", script]
+            env = {"PATH": os.environ["PATH"]}
+        else:
+            cmd += argv
+        proc = subprocess.Popen(cmd, env=env, text=True, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        self.pods.clear()
+        self.agent.sync_pods({})
+        self.agent.reconcile()  # namespaces, loopbacks and directories go
+        self.agent.shutdown()
+        for name in ("srv", "srv2", "cli", "peer"):
+            sh("ip", "netns", "del", f"vcl-fab-{name}", check=False)
+        sh("ip", "netns", "del", BRIDGE_NS, check=False)
+
+
+@pytest.fixture
+def lab(vpp: Vpp) -> Iterator[Lab]:
+    root = Path(os.environ.get("VCL_E2E_ROOT", "/tmp/vcl-e2e-fabric"))
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    Path(c.VCL_DIR).mkdir(parents=True, exist_ok=True)  # the mount point the pods use
+    made = Lab(vpp, root)
+    try:
+        yield made
+    finally:
+        made.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def ready(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", (line, proc.stderr.read() if proc.stderr else "")
+
+
+def ask(cli: subprocess.Popen[str], line: str) -> tuple[str, int]:
+    assert cli.stdin is not None and cli.stdout is not None
+    cli.stdin.write(line + "\n")
+    cli.stdin.flush()
+    answer = cli.stdout.readline().split()
+    assert answer, cli.stderr.read() if cli.stderr else ""
+    return answer[0], int(answer[1])
+
+
+def test_pods_reach_each_other_through_vpp_by_pod_ip_and_the_rest_over_the_kernel(
+    lab: Lab, vpp: Vpp
+) -> None:
+    lab.pod("srv", 10, {"app": "web"})
+    lab.pod("srv2", 11, {"app": "db"})
+    lab.pod("cli", 20, {"app": "client"})
+    lab.netns("peer", 30)
+    lab.sync({})
+    loopbacks = {i.tag: i for i in vpp.interfaces() if i.tag.startswith("vcl:")}
+    assert len(loopbacks) == 3 and {i.vrf for i in loopbacks.values()} == {VRF}
+    for name in ("srv", "srv2"):  # two replicas of a server on one port
+        ready(lab.start(name, [sys.executable, "-c", SERVER, name]))
+    ready(lab.start("peer", [sys.executable, "-c", SERVER.replace("8080", "9000"), "peer"],
+                    injected=False))  # fmt: skip
+    deadline = time.time() + 10
+    while len(lab.agent.endpoints.plan.endpoints) < 2 and time.time() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.2)
+        lab.agent.refresh_endpoints()
+    assert {str(e) for e in lab.agent.endpoints.plan.endpoints} == {  # type: ignore[union-attr]
+        f"{NET}.10:8080/tcp",
+        f"{NET}.11:8080/tcp",
+    }
+    cli = lab.start("cli", [sys.executable, "-c", CLIENT])
+    assert ask(cli, f"open a {NET}.10 8080") == ("srv:hi", VCL)
+    assert ask(cli, f"open b {NET}.11 8080") == ("srv2:hi", VCL)
+    assert ask(cli, f"open p {NET}.30 9000") == ("peer:hi", KERNEL)
+    sessions = vpp.cli("show session verbose")
+    assert f"{NET}.10:8080" in sessions and f"{NET}.11:8080" in sessions, sessions
+    # srv2 gets a NetworkPolicy: out of the table; new connections take the kernel
+    guard = {"metadata": {"uid": "np-1", "name": "db-in", "namespace": "demo"},
+             "spec": {"podSelector": {"matchLabels": {"app": "db"}}}}  # fmt: skip
+    lab.agent.sync_policies({"np-1": guard})
+    lab.agent.refresh_endpoints()
+    assert ask(cli, f"open b2 {NET}.11 8080") == ("srv2:hi", KERNEL)
+    assert ask(cli, "send b") == ("srv2:hi", VCL)  # the connection made before carries on
+    assert ask(cli, f"open a2 {NET}.10 8080") == ("srv:hi", VCL)
+    assert cli.stdin is not None
+    cli.stdin.write("quit\n")
+    cli.stdin.flush()
