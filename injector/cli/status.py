@@ -60,10 +60,19 @@ def collect(
     return rows
 
 
+def _served(row: PodRow) -> str:
+    """Mode local: the listeners VPP serves, then those it does not and why."""
+    if row.table_generation is None:
+        return "-"
+    parts = [", ".join(row.vpp_serves) or "none"]
+    parts += [f"not {x}" for x in row.not_through_vpp]
+    return "; ".join(parts) + f" (table {row.table_generation})"
+
+
 def render_table(rows: list[PodRow], console: Console) -> None:
     table = Table(show_lines=False, header_style="bold")
     for column in ("NAMESPACE", "POD", "INJECTED", "DATAPLANE", "REGISTERED", "APPS/WORKERS",
-                   "SESSIONS", "EVENTFD", "KERNEL", "STATUS"):  # fmt: skip
+                   "SESSIONS", "EVENTFD", "KERNEL", "VPP SERVES", "STATUS"):  # fmt: skip
         table.add_column(column)
     for row in rows:
         status = "ok" if row.healthy else "UNHEALTHY"
@@ -78,6 +87,7 @@ def render_table(rows: list[PodRow], console: Console) -> None:
             str(row.sessions) if row.injected else "-",
             {True: "on", False: "OFF (spins)", None: "-"}[row.eventfd],
             row.kernel_rules or "-",
+            _served(row),
             f"{status}: {notes}" if notes else status,
         )
     console.print(table)

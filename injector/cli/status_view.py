@@ -31,6 +31,12 @@ class PodRow:
     sessions: int = 0
     eventfd: bool | None = None
     kernel_rules: str = ""
+    # mode local: the pod's listeners VPP serves (address:port/proto), the others with
+    # why not, its connections through VPP, and the node table's generation
+    vpp_serves: list[str] = field(default_factory=list)
+    not_through_vpp: list[str] = field(default_factory=list)
+    vpp_connections: int = 0
+    table_generation: int | None = None
     warnings: list[str] = field(default_factory=list)
     healthy: bool = True
 
@@ -121,6 +127,24 @@ def _merge_agent(
     row.apps = len(entry.get("apps", []))
     row.workers = int(entry.get("workers", 0))
     row.sessions = int(entry.get("sessions", 0))
+    endpoints = entry.get("endpoints")
+    if isinstance(endpoints, Mapping):
+        row.vpp_serves = [str(e) for e in endpoints.get("served", [])]
+        row.not_through_vpp = [
+            f"{n.get('listener')}: {n.get('why')}" for n in endpoints.get("notServed", [])
+        ]
+        row.vpp_connections = int(endpoints.get("vppConnections", 0))
+        row.table_generation = endpoints.get("generation")
+        if not endpoints.get("policiesKnown", True):
+            row.warnings.append(
+                "NetworkPolicies not read yet: this pod's traffic stays on the kernel"
+            )
+        elif endpoints.get("egressRestrictedBy"):
+            row.warnings.append(
+                "egress NetworkPolicy "
+                + ", ".join(endpoints["egressRestrictedBy"])
+                + ": this pod's connections stay on the kernel, where the CNI enforces it"
+            )
     for warning in [*entry.get("problems", []), *entry.get("warnings", [])]:
         if warning not in row.warnings:
             row.warnings.append(warning)

@@ -90,9 +90,7 @@ def test_a_new_ip_gets_a_new_loopback_and_the_namespace_follows(
     assert bound(fake, web) == f"vcl:{web['metadata']['uid']}"
 
 
-def test_an_address_vpp_refuses_is_reported_and_the_rest_go_on(
-    agent: Agent, fake: FakeVpp
-) -> None:
+def test_an_address_vpp_refuses_is_reported_and_the_rest_go_on(agent: Agent, fake: FakeVpp) -> None:
     fake.add_interface("uplink", ["10.244.0.5/24"])  # the address is taken in VPP
     clash, ok = pod("clash", "10.244.0.5"), pod("ok", "10.244.0.6")
     agent.sync_pods({p["metadata"]["uid"]: p for p in (clash, ok)})

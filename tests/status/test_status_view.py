@@ -123,3 +123,23 @@ def test_pod_dataplane_needs_no_agent() -> None:
     pod = injected_pod("own", annotations={"vcl.io/dataplane": "pod"})
     row = pod_row(pod, ENABLED, None, CONFIG)
     assert row.healthy and row.dataplane == "pod" and row.state == "own VPP"
+
+
+def test_mode_local_shows_what_vpp_serves_and_why_not_the_rest() -> None:
+    pod = injected_pod("web")
+    endpoints = {
+        "generation": 4, "policiesKnown": True, "vppConnections": 2,
+        "served": ["10.244.0.5:80/tcp"],
+        "notServed": [{"listener": "0.0.0.0:53/udp", "why": "UDP stays on the kernel"}],
+        "egressRestrictedBy": [],
+    }  # fmt: skip
+    row = pod_row(pod, ENABLED, agent_report(pod, endpoints=endpoints), CONFIG)
+    assert row.healthy and row.table_generation == 4 and row.vpp_connections == 2
+    assert row.vpp_serves == ["10.244.0.5:80/tcp"]
+    assert row.not_through_vpp == ["0.0.0.0:53/udp: UDP stays on the kernel"]
+    guarded = {**endpoints, "served": [], "egressRestrictedBy": ["web-out"]}
+    row = pod_row(pod, ENABLED, agent_report(pod, endpoints=guarded), CONFIG)
+    assert any("egress NetworkPolicy web-out" in w for w in row.warnings)
+    unknown = {**endpoints, "policiesKnown": False}
+    row = pod_row(pod, ENABLED, agent_report(pod, endpoints=unknown), CONFIG)
+    assert any("NetworkPolicies not read yet" in w for w in row.warnings)
