@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from injector.core import constants as c
+
 ENDPOINTS_NAME = "endpoints"  # in each pod's directory; the env file names it
 MAGIC = b"VCLEPT1\0"
 VERSION = 1
@@ -136,7 +138,7 @@ def publish(data: bytes, root: Path, pod_dirs: Iterable[Path]) -> list[Path]:
 
 # ---- which endpoints VPP may serve: a pure function of pods, listeners and policies ----
 
-OPT_OUT_ANNOTATION = "vcl.io/vpp-ingress"  # "false": peers reach the pod over the kernel only
+OPT_OUT_ANNOTATION = c.ANNOTATION_VPP_INGRESS  # "false": peers reach it over the kernel only
 
 
 @dataclass(frozen=True)

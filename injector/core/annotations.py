@@ -176,7 +176,12 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     c.ANNOTATION_APP_SCOPE: ("app_scope", _choice("local", "global", "both")),
 }
 # Annotations under vcl.io/ that are ours but not settings.
-_OTHER_KNOWN = {c.ANNOTATION_INJECT, c.ANNOTATION_STATUS, c.ANNOTATION_REGISTERED}
+_OTHER_KNOWN = {
+    c.ANNOTATION_INJECT,
+    c.ANNOTATION_VPP_INGRESS,
+    c.ANNOTATION_STATUS,
+    c.ANNOTATION_REGISTERED,
+}
 KNOWN_ANNOTATIONS = frozenset((*_PARSERS, *_OTHER_KNOWN))
 # Written by us (any string passes): not part of the settings memo's key.
 _RECORDS = frozenset((c.ANNOTATION_STATUS, c.ANNOTATION_REGISTERED))
@@ -245,13 +250,13 @@ def _parse(
     for key in sorted(k for k in annotations if isinstance(k, str) and k.startswith("vcl.io/")):
         raw = annotations[key]
         if key not in KNOWN_ANNOTATIONS:
-            known = ", ".join([*sorted(_PARSERS), c.ANNOTATION_INJECT])
+            known = ", ".join([*sorted(_PARSERS), c.ANNOTATION_INJECT, c.ANNOTATION_VPP_INGRESS])
             errors.append(AnnotationError(key, str(raw), f"unknown annotation (known: {known})"))
             continue
         if not isinstance(raw, str):
             errors.append(AnnotationError(key, str(raw), "annotation values must be strings"))
             continue
-        if key == c.ANNOTATION_INJECT:
+        if key in (c.ANNOTATION_INJECT, c.ANNOTATION_VPP_INGRESS):
             try:
                 parse_bool(raw)
             except ValueError as exc:

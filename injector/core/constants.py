@@ -20,6 +20,9 @@ ANNOTATION_EVENTFD: Final = "vcl.io/eventfd"
 # "true" (default): every app thread registers as its own VCL app worker
 # (multi-thread-workers); "false": one shared worker per process (see VclDefaults.workers).
 ANNOTATION_WORKERS: Final = "vcl.io/workers"
+# "false": peers reach the pod over the kernel only (the agent leaves it out of the node's
+# endpoint table in mode local); read by the agent, checked here
+ANNOTATION_VPP_INGRESS: Final = "vcl.io/vpp-ingress"
 # Traffic kept on the kernel stack besides loopback (which always is).
 ANNOTATION_KERNEL_CIDRS: Final = "vcl.io/kernel-cidrs"
 ANNOTATION_KERNEL_PORTS: Final = "vcl.io/kernel-ports"

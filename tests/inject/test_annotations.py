@@ -116,3 +116,12 @@ def test_settings_are_shared_by_pods_with_the_same_annotations_and_never_go_stal
             parse_settings({"vcl.io/eventfd": "yes"}, CONFIG)
     with pytest.raises(InvalidAnnotations, match="must be strings"):
         parse_settings({"vcl.io/status": 3}, CONFIG)
+
+
+def test_vpp_ingress_opt_out_is_checked_but_is_no_setting() -> None:
+    """vcl.io/vpp-ingress is the agent's (mode local's endpoint table): a pod may set it,
+    a bad value is denied like any other, and the injected settings do not change."""
+    assert parse_settings({"vcl.io/vpp-ingress": "false"}, CONFIG) == parse_settings({}, CONFIG)
+    with pytest.raises(InvalidAnnotations) as info:
+        parse_settings({"vcl.io/vpp-ingress": "nope"}, CONFIG)
+    assert [e.key for e in info.value.errors] == ["vcl.io/vpp-ingress"]
