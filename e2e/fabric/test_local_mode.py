@@ -22,23 +22,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from injected_pods import injected_pod  # tests/support, on pytest's path (pyproject)
 
-from injector.agent.controller import Agent, AgentOptions
+from e2e.fabric.lab import KERNEL, NET, REPO, VCL, VRF, Lab
 from injector.core import constants as c
 from vppctl_py import Vpp
 
-REPO = Path(__file__).resolve().parents[2]
-INTERPOSER = REPO / "patches" / "build" / "libvcl_dualstack.so"
 SOCKET = os.environ.get("VPP_API_SOCKET", "")
 LDP = os.environ.get("VPP_LDP_LIB", "")
-NET = "10.244.77"  # the lab's pod range: on bridges in namespaces made here, nowhere else
-BRIDGE_NS = "vcl-fab-br"
-VRF = 1985
-KERNEL, VCL = 1, 2
 
 # One thread, as VCL's per-thread workers want (a thread per connection is reported).
 SERVER = """
@@ -84,10 +76,6 @@ for line in sys.stdin:
 """
 
 
-def sh(*argv: str, check: bool = True) -> None:
-    subprocess.run(argv, check=check, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def vpp() -> Iterator[Vpp]:
     if os.geteuid() != 0:
@@ -102,96 +90,13 @@ def vpp() -> Iterator[Vpp]:
         yield client
 
 
-class Lab:
-    def __init__(self, vpp: Vpp, root: Path) -> None:
-        self.vpp = vpp
-        self.root = root
-        self.pods: dict[str, dict[str, Any]] = {}
-        self.procs: list[subprocess.Popen[str]] = []
-        self.agent = Agent(
-            AgentOptions(node="node-a", root=str(root), pod_interfaces=True, node_vrf=VRF),
-            connect=lambda: Vpp.connect(SOCKET, timeout=5.0, name="e2e-fabric-agent"),
-        )
-        sh("ip", "netns", "del", BRIDGE_NS, check=False)
-        sh("ip", "netns", "add", BRIDGE_NS)
-        sh("ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", BRIDGE_NS, "link", "set", "br0", "up")
-
-    def netns(self, name: str, host: int) -> str:
-        ns = f"vcl-fab-{name}"
-        sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "netns", "add", ns)
-        sh("ip", "-n", BRIDGE_NS, "link", "add", f"fa{host}", "type", "veth", "peer", "name",
-           f"fb{host}")  # fmt: skip
-        sh("ip", "-n", BRIDGE_NS, "link", "set", f"fb{host}", "netns", ns)
-        sh("ip", "-n", BRIDGE_NS, "link", "set", f"fa{host}", "master", "br0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "-n", ns, "addr", "add", f"{NET}.{host}/24", "dev", f"fb{host}")
-        sh("ip", "-n", ns, "link", "set", f"fb{host}", "up")
-        return ns
-
-    def pod(self, name: str, host: int, labels: dict[str, str]) -> dict[str, Any]:
-        p = injected_pod(name)
-        p["metadata"]["labels"] = labels
-        p["status"].update(podIP=f"{NET}.{host}", podIPs=[{"ip": f"{NET}.{host}"}],
-                           phase="Running")  # fmt: skip
-        p["_netns"] = self.netns(name, host)
-        self.pods[name] = p
-        return p
-
-    def sync(self, policies: dict[str, dict[str, Any]]) -> None:
-        self.agent.sync_pods({p["metadata"]["uid"]: p for p in self.pods.values()})
-        self.agent.sync_policies(policies)
-        assert self.agent.reconcile()
-        self.agent.refresh_endpoints()
-
-    def start(self, name: str, argv: list[str], injected: bool = True) -> subprocess.Popen[str]:
-        p = self.pods.get(name)
-        ns = p["_netns"] if p else f"vcl-fab-{name}"
-        cmd = ["ip", "netns", "exec", ns]
-        env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-        if injected and p is not None:
-            directory = self.root / "pods" / p["metadata"]["uid"]
-            (container,) = p["spec"]["containers"]
-            env.update({e["name"]: str(e.get("value", "")) for e in container.get("env", [])
-                        if "value" in e})  # fmt: skip
-            env.pop("VCL_POD_UID", None)
-            env.update(LD_PRELOAD=str(INTERPOSER), VCL_DUALSTACK_LDP=LDP,
-                       LD_LIBRARY_PATH=str(Path(LDP).parent), LDP_APP_NAME="app")  # fmt: skip
-            # the pod's directory where the pod sees it, as the kubelet mounts it
-            script = f"mount --bind {directory} {c.VCL_DIR} && exec env -i "
-            script += " ".join(f"{k}='{v}'" for k, v in env.items()) + " " + " ".join(
-                f"'{a}'" for a in argv
-            )  # fmt: skip
-            cmd += ["sh", "-c", script]
-            env = {"PATH": os.environ["PATH"]}
-        else:
-            cmd += argv
-        proc = subprocess.Popen(cmd, env=env, text=True, stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def close(self) -> None:
-        for proc in self.procs:
-            proc.kill()
-            proc.wait()
-        self.pods.clear()
-        self.agent.sync_pods({})
-        self.agent.reconcile()  # namespaces, loopbacks and directories go
-        self.agent.shutdown()
-        for name in ("srv", "srv2", "cli", "peer"):
-            sh("ip", "netns", "del", f"vcl-fab-{name}", check=False)
-        sh("ip", "netns", "del", BRIDGE_NS, check=False)
-
-
 @pytest.fixture
 def lab(vpp: Vpp) -> Iterator[Lab]:
     root = Path(os.environ.get("VCL_E2E_ROOT", "/tmp/vcl-e2e-fabric"))
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     Path(c.VCL_DIR).mkdir(parents=True, exist_ok=True)  # the mount point the pods use
-    made = Lab(vpp, root)
+    made = Lab(vpp, root, SOCKET, LDP)
     try:
         yield made
     finally:
