@@ -19,7 +19,7 @@ import pytest
 from injector.core import inject
 from injector.core.config import parse_config
 
-OVERLAYS = ["calico-vpp", "cert-manager", "dedicated", "default"]
+OVERLAYS = ["adaptive", "calico-vpp", "cert-manager", "dedicated", "default"]
 API_SOCKET_DIRS = ("/run/vpp", "/var/run/vpp")
 
 POD = {

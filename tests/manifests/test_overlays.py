@@ -27,7 +27,7 @@ K8S_VERSION = "1.29.0"
 # CRDs: kubernetes-validate knows only built-in kinds. cert-manager's kinds are checked by
 # cert-manager's own admission webhook at apply time.
 CRD_GROUPS = {"cert-manager.io"}
-OVERLAYS = ["calico-vpp", "cert-manager", "dedicated", "default"]
+OVERLAYS = ["adaptive", "calico-vpp", "cert-manager", "dedicated", "default"]
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
 
 

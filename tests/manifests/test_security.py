@@ -33,9 +33,9 @@ import pytest
 
 from injector.core.config import InjectorConfig, parse_config
 
-OVERLAYS = ["calico-vpp", "cert-manager", "dedicated", "default"]
-WITH_OUR_VPP = ["cert-manager", "dedicated", "default"]
-WITH_CERTS_JOB = ["calico-vpp", "dedicated", "default"]
+OVERLAYS = ["adaptive", "calico-vpp", "cert-manager", "dedicated", "default"]
+WITH_OUR_VPP = ["adaptive", "cert-manager", "dedicated", "default"]
+WITH_CERTS_JOB = ["adaptive", "calico-vpp", "dedicated", "default"]
 NEVER_INJECTED = ["kube-system", "kube-public", "kube-node-lease", "vcl-system"]
 API_SOCKET_DIRS = {"/run/vpp", "/var/run/vpp"}
 

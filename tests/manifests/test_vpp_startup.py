@@ -55,7 +55,7 @@ def directive(conf: str, name: str) -> list[str]:
 
 def test_committed_configmaps_are_what_the_template_renders(vpp_render: ModuleType) -> None:
     rendered = vpp_render.render_all()
-    assert len(rendered) == len(vpp_render.PROFILES) == 2
+    assert len(rendered) == len(vpp_render.PROFILES) == 3
     for path, text in rendered.items():
         assert path.read_text(encoding="utf-8") == text, f"{path}: run python3 manifests/render.py"
         assert yaml.safe_load(text)["data"]["startup.conf"].endswith("}\n")
