@@ -163,12 +163,17 @@ class SessionOwner:
     thread: int
     index: int
     app: str
+    transport: str = ""
+    local: str = ""
+    remote: str = ""
 
 
 def parse_session_owners(text: str) -> list[SessionOwner]:
     """`show app listeners` / `show app client`: Connection, App[, Wrk]."""
     return [
-        SessionOwner(int(m["thread"]), int(m["index"]), m["app"])
+        SessionOwner(
+            int(m["thread"]), int(m["index"]), m["app"], m["transport"], m["local"], m["remote"]
+        )
         for m in _rows(text, OWNER_ROW, "show app listeners/client")
     ]
 

@@ -275,6 +275,30 @@ class Vpp:
         found = cli_text.attribute_sessions(sessions, owners, app_ns)
         return [s for s in found if ns_id is None or s.ns_id == ns_id]
 
+    def listeners(self) -> list[Session]:
+        """The listening sessions with their app and namespace, from `show app listeners`
+        and `show app` alone: cheap whatever the number of connections (the agent reads
+        them every second for the node's endpoint table)."""
+        namespaces: dict[str, set[str]] = {}
+        for row in cli_text.parse_apps(self._session_cli("show app")):
+            namespaces.setdefault(row.name, set()).add(row.ns_id)
+        app_ns = {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
+        return [
+            Session(
+                o.thread,
+                o.index,
+                o.transport,
+                o.local,
+                o.remote,
+                "LISTEN",
+                0,
+                0,
+                o.app,
+                app_ns.get(o.app),
+            )
+            for o in cli_text.parse_session_owners(self._session_cli("show app listeners"))
+        ]
+
     def _session_cli(self, cmd: str) -> str:
         text = self.cli(cmd)
         if cli_text.SESSION_DISABLED in text:

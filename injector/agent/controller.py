@@ -260,11 +260,7 @@ class Agent:
             for uid, reg in wanted.items()
             if uid in by_uid and os.path.isdir(reg.directory)
         }
-        listeners = [
-            Listener(s.ns_id, s.local, s.transport)
-            for s in vpp.sessions()
-            if s.state == "LISTEN" and s.ns_id
-        ]
+        listeners = [Listener(s.ns_id, s.local, s.transport) for s in vpp.listeners() if s.ns_id]
         with self._lock:
             policies = list(self.policies.values()) if self.policies is not None else None
         written = self.endpoints.update(chosen, listeners, policies)

@@ -93,6 +93,11 @@ def test_sessions_are_attributed_to_apps_and_namespaces(
         ("other", "tenant-b", "LISTEN"),
     ]
     assert [s.app for s in vpp.sessions("tenant-b")] == ["other"]
+    # the cheap read of the listeners alone gives the same listening rows
+    listening = [(s.app, s.ns_id, s.local, s.transport) for s in vpp.listeners()]
+    assert listening == [
+        (s.app, s.ns_id, s.local, s.transport) for s in vpp.sessions() if s.state == "LISTEN"
+    ]
 
 
 def test_interfaces_with_addresses_and_vrf(fake: FakeVpp, vpp: Vpp) -> None:
