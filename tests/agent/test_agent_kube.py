@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from injector.agent.controller import Agent, AgentOptions
 from injector.agent.status import agent_status
 from injector.cli.status import collect
 from injector.kube.cluster import Cluster
-from injector.kube.pods import PodWatch
+from injector.kube.pods import PodWatch, PolicyWatch
 from injector.kube.report import KubeReporter
 from vppctl_py import Vpp
 from vppctl_py.testing import FakeVpp
@@ -208,3 +209,40 @@ def test_vcl_status_reads_the_agent_through_the_pod_proxy(
     rows = {r.name: r for r in collect(Cluster(kube.api_client()), None, "demo", None)}
     assert rows["web"].healthy and rows["web"].registered == f"vcl-{pod['metadata']['uid']}"
     assert not rows["missed"].healthy and rows["missed"].reason == "opted in but not injected"
+
+
+def test_network_policies_reach_the_agent_list_then_watch(
+    kube: KubeDouble, fake: FakeVpp, root: Path
+) -> None:
+    """Mode local's endpoint table needs every NetworkPolicy: listed first (until then the
+    agent knows none, and publishes empty tables), then followed through the watch, across
+    a dropped watch."""
+    agent = Agent(AgentOptions(node="node-a", root=str(root)),
+                  connect=lambda: Vpp.connect(fake.api_socket, timeout=5.0))  # fmt: skip
+    kube.create_policy({"metadata": {"name": "db-in", "namespace": "demo"},
+                        "spec": {"podSelector": {"matchLabels": {"app": "db"}}}})  # fmt: skip
+    watch = PolicyWatch(kube.api_client(), on_sync=agent.sync_policies,
+                        on_event=agent.policy_event, watch_timeout=5)  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=watch.run, args=(stop,), daemon=True)
+    assert agent.policies is None
+    thread.start()
+    try:
+
+        def names() -> set[str]:
+            return {p["metadata"]["name"] for p in (agent.policies or {}).values()}
+
+        eventually("the list", lambda: names() == {"db-in"})
+        kube.create_policy({"metadata": {"name": "web-out", "namespace": "demo"},
+                            "spec": {"podSelector": {}, "policyTypes": ["Egress"]}})  # fmt: skip
+        eventually("an added policy", lambda: names() == {"db-in", "web-out"})
+        kube.drop_watches()
+        kube.delete_policy("demo", "db-in")
+        eventually("a deletion across a dropped watch", lambda: names() == {"web-out"})
+        kube.create_pod(injected_pod("not-a-policy"))  # the pods' events are not policies
+        time.sleep(0.3)
+        assert names() == {"web-out"}
+    finally:
+        stop.set()
+        kube.drop_watches()
+        thread.join(timeout=10)

@@ -59,6 +59,7 @@ class KubeDouble:
         self.requests: list[tuple[str, str]] = []
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.webhook_configs: dict[str, dict[str, Any]] = {}
+        self.policies: dict[tuple[str, str], dict[str, Any]] = {}  # NetworkPolicies
         handler = type("Handler", (_Handler,), {"double": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -102,6 +103,20 @@ class KubeDouble:
         with self.lock:
             pod = self.pods.pop((namespace, name))
             self._bump("DELETED", pod)
+
+    def create_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
+        """A NetworkPolicy (its watch shares the pods' history, told apart by kind)."""
+        with self.lock:
+            policy.setdefault("kind", "NetworkPolicy")
+            meta = policy.setdefault("metadata", {})
+            meta.setdefault("uid", str(uuid.uuid4()))
+            self.policies[(meta["namespace"], meta["name"])] = policy
+            self._bump("ADDED", policy)
+            return policy
+
+    def delete_policy(self, namespace: str, name: str) -> None:
+        with self.lock:
+            self._bump("DELETED", self.policies.pop((namespace, name)))
 
     def compact(self) -> None:
         """Every resourceVersion until now leaves the watch cache (watches from it: 410)."""
@@ -176,6 +191,18 @@ class _Handler(BaseHTTPRequestHandler):
                     "items": items,
                 },
             )
+        if url.path == "/apis/networking.k8s.io/v1/networkpolicies":
+            if query.get("watch") in ("1", "true"):
+                return self._watch(
+                    int(query.get("resourceVersion") or d.rv),
+                    lambda o: o.get("kind") == "NetworkPolicy",
+                    float(query.get("timeoutSeconds") or 30),
+                )
+            with d.lock:
+                listed = {"kind": "NetworkPolicyList", "apiVersion": "networking.k8s.io/v1",
+                          "metadata": {"resourceVersion": str(d.rv)},
+                          "items": list(d.policies.values())}  # fmt: skip
+            return self._send(200, listed)
         m = re.fullmatch(r"/api/v1(?:/namespaces/([^/]+))?/pods", url.path)
         if not m:
             return self._send(404, _status(404, "NotFound", f"{url.path} not found"))
@@ -185,6 +212,8 @@ class _Handler(BaseHTTPRequestHandler):
             node = selector.split("=", 1)[1]
 
         def wanted(pod: Pod) -> bool:
+            if pod.get("kind", "Pod") != "Pod":
+                return False
             return (node is None or pod.get("spec", {}).get("nodeName") == node) and (
                 m[1] is None or pod["metadata"]["namespace"] == m[1]
             )
