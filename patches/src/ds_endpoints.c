@@ -8,8 +8,8 @@
  * into every injected pod's directory), so a new table is a new inode: each lookup stats
  * the path (one system call) and reads the file again when it changed, into memory of
  * this process (a file truncated under a mapping would SIGBUS the app); nothing is locked
- * across calls. A missing,
- * unreadable or malformed table means "kernel for everything", said once per change.
+ * across calls. A missing, unreadable or malformed table means "kernel for everything",
+ * said once per change.
  *
  * Format (version 1), little-endian header, then entries sorted by their 20 bytes:
  *   0  char[8]  magic "VCLEPT1\0"
@@ -37,7 +37,6 @@
 #define DS_EP_MAX (16 << 20)
 
 static const unsigned char *ep_map; /* the valid table, or NULL */
-static size_t ep_len;
 static uint32_t ep_count;
 static uint64_t ep_generation;
 static struct stat ep_seen;  /* the file last looked at, valid or not */
@@ -60,11 +59,10 @@ static void ds_ep_problem(const char *path, const char *what) {
 static void ds_ep_drop(void) {
   free((void *)ep_map);
   ep_map = NULL;
-  ep_len = 0;
   ep_count = 0;
 }
 
-/* Validates a mapped table; NULL if good, else what is wrong. */
+/* Validates a table read into memory; NULL if good, else what is wrong. */
 static const char *ds_ep_check(const unsigned char *m, size_t len) {
   if (len < DS_EP_HEADER || memcmp(m, "VCLEPT1\0", 8) != 0) return "not an endpoint table";
   if (ds_le32(m + 8) != 1) return "unknown version";
@@ -117,7 +115,6 @@ static void ds_ep_load(const char *path, const struct stat *st) {
     return;
   }
   ep_map = m;
-  ep_len = (size_t)fst.st_size;
   ep_count = ds_le32(ep_map + 12);
   memcpy(&ep_generation, ep_map + 16, 8); /* little-endian hosts only (x86_64, arm64) */
   if (ep_said[0]) ds_log("endpoint table %s: readable again", path);

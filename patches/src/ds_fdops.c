@@ -48,10 +48,9 @@ DS_EXPORT int close(int fd) {
 /* Runtimes that bypass libc's wrappers: libuv (Node.js) closes with syscall(SYS_close,
  * fd), which left the VCL session of a moved socket open for good. The socket calls are
  * sent to our wrappers; everything else goes to libc's syscall() with the six argument
- * registers, as glibc's own syscall() reads them. */
-/* Reading six arguments whatever nr takes is what glibc's syscall() does too (it loads
- * six registers); the sixth comes from the caller's stack, which ASan calls an underflow
- * when the caller passed fewer (syscall(SYS_gettid)): the value is never used then. */
+ * registers, as glibc's own syscall() reads them, whatever nr takes: the sixth then comes
+ * from the caller's stack, which ASan calls an underflow when the caller passed fewer
+ * (syscall(SYS_gettid)); the value is never used then. */
 __attribute__((no_sanitize("address")))
 DS_EXPORT long syscall(long nr, ...) {
   va_list ap;

@@ -171,8 +171,9 @@ static void ds_drop_vcl_side(int fd, struct ds_sock *s, const char *call) {
 }
 
 /* Wildcard listener on both stacks: the kernel side binds as asked (its failure is the
- * app's), the VCL side to the same port. Under VCL_DUALSTACK_TEST the VCL side (a second kernel socket in CI) binds 127.0.0.2
- * (::1) with SO_REUSEPORT so both can exist; see README. */
+ * app's), the VCL side to the same port. Under VCL_DUALSTACK_TEST the VCL side (a second
+ * kernel socket in CI) binds 127.0.0.2 (::1) with SO_REUSEPORT so both can exist; see
+ * README. */
 static int ds_both_bind(int fd, struct ds_sock *s, const struct sockaddr *sa, socklen_t len,
                         int kernel_bound) {
   int vfd = atomic_load(&s->vfd);
@@ -348,7 +349,7 @@ DS_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 /* An AF_INET answer for an AF_INET6 socket (a v4-mapped connect, above; an IPv4 client of a
  * [::] listener), as the app's family: ::ffff:a.b.c.d, as the kernel reports it. */
 int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
-                        socklen_t room) {
+                 socklen_t room) {
   if (rc != 0 || !s || s->domain != AF_INET6 || !sa || !len || sa->sa_family != AF_INET ||
       room < sizeof(struct sockaddr_in6))
     return rc;

@@ -20,8 +20,8 @@
 #include "dualstack.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -87,11 +87,11 @@ void ds_handoff_epoll(int epfd) {
 
 int ds_vcl_listen(int fd, struct ds_sock *s, int vfd, int backlog) {
   if (VCL(listen)(vfd, backlog) != 0) return -1;
+  int v4 = ds_wants_v4(fd, s);
+  if (!ds_config()->mt_workers && !v4) return 0;
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (VCL(getsockname)(vfd, (struct sockaddr *)&ss, &sl) != 0) return 0;
-  int v4 = ds_wants_v4(fd, s);
-  if (!ds_config()->mt_workers && !v4) return 0;
   ds_lock();
   s->vaddr = ss;
   s->vaddr_len = sl;

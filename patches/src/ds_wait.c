@@ -245,7 +245,7 @@ int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
     /* Threads already blocked in the kernel's epoll_wait on epfd (grpc's pollers wait
      * before the listener joins) would never see the moved socket: a readable eventfd
      * (level-triggered, so every waiter wakes) sends them back through us to the shadow.
-     * The last of them takes it out again (ds_epoll_unkick). */
+     * The last of them takes it out again (ds_drop_kick). */
     int kick = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event kev = {.events = EPOLLIN, .data.u64 = DS_KICK_MARK};
     if (kick >= 0 && LIBC(epoll_ctl)(epfd, EPOLL_CTL_ADD, kick, &kev) == 0) {
@@ -258,15 +258,9 @@ int ds_epoll_shadow(int epfd, struct ds_epoll *ep) {
   return shadow;
 }
 
-void ds_epoll_unkick(int epfd, struct ds_epoll *ep) {
-  if (ep->kick < 0 || atomic_load(&ep->kernel_waiters) > 0) return;
-  LIBC(epoll_ctl)(epfd, EPOLL_CTL_DEL, ep->kick, NULL);
-  LIBC(close)(ep->kick);
-  ep->kick = -1;
-}
-
-/* Drops the kick's events from a kernel epoll's answer; 1 if there was one. */
-static int ds_drop_kick(struct epoll_event *evs, int *n) {
+/* Drops the kick's events from a kernel epoll's answer (*n events); 1 if there was one.
+ * The last thread it woke takes it out of the epoll again. */
+static int ds_drop_kick(int epfd, struct ds_epoll *ep, struct epoll_event *evs, int *n) {
   int m = 0, seen = 0;
   for (int i = 0; i < *n; i++) {
     if (evs[i].data.u64 == DS_KICK_MARK)
@@ -275,7 +269,15 @@ static int ds_drop_kick(struct epoll_event *evs, int *n) {
       evs[m++] = evs[i];
   }
   *n = m;
-  return seen;
+  if (!seen) return 0;
+  ds_lock();
+  if (ep->kick >= 0 && atomic_load(&ep->kernel_waiters) == 0) {
+    LIBC(epoll_ctl)(epfd, EPOLL_CTL_DEL, ep->kick, NULL);
+    LIBC(close)(ep->kick);
+    ep->kick = -1;
+  }
+  ds_unlock();
+  return 1;
 }
 
 /* Keeps a pending socket's registrations so they can follow it to the VCL side. */
@@ -363,11 +365,7 @@ static int ds_epoll_wait_shadow(int epfd, struct epoll_event *evs, int max, int 
     }
     if (nested && m < max) {
       int k = LIBC(epoll_wait)(epfd, evs + m, max - m, 0);
-      if (k > 0 && ds_drop_kick(evs + m, &k)) {
-        ds_lock();
-        ds_epoll_unkick(epfd, ep);
-        ds_unlock();
-      }
+      if (k > 0) ds_drop_kick(epfd, ep, evs + m, &k);
       if (k > 0) m += k;
     }
     if (m > 0 || timeout == 0) return m;
@@ -401,11 +399,7 @@ static int ds_epoll_wait_any(int epfd, struct epoll_event *evs, int max, int tim
     int kicked = 0;
     if (ep) {
       atomic_fetch_sub(&ep->kernel_waiters, 1);
-      if (n > 0 && (kicked = ds_drop_kick(evs, &n))) {
-        ds_lock();
-        ds_epoll_unkick(epfd, ep);
-        ds_unlock();
-      }
+      if (n > 0) kicked = ds_drop_kick(epfd, ep, evs, &n);
     }
     errno = saved;
     if (n != 0 || !kicked || timeout == 0) return n;

@@ -272,6 +272,5 @@ int ds_as_family(struct ds_sock *s, int rc, struct sockaddr *sa, socklen_t *len,
 
 /* ---- epoll (ds_wait.c) ---- */
 int ds_epoll_shadow(int epfd, struct ds_epoll *ep); /* under ds_lock */
-void ds_epoll_unkick(int epfd, struct ds_epoll *ep);  /* under ds_lock */
 
 #endif
