@@ -267,22 +267,14 @@ class Vpp:
             return []
         owners = cli_text.parse_session_owners(self._session_cli("show app listeners"))
         owners += cli_text.parse_session_owners(self._session_cli("show app client"))
-        namespaces: dict[str, set[str]] = {}
-        for row in cli_text.parse_apps(self._session_cli("show app")):
-            namespaces.setdefault(row.name, set()).add(row.ns_id)
-        # An app name seen in two namespaces cannot tell which one a session is in.
-        app_ns = {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
-        found = cli_text.attribute_sessions(sessions, owners, app_ns)
+        found = cli_text.attribute_sessions(sessions, owners, self._app_namespaces())
         return [s for s in found if ns_id is None or s.ns_id == ns_id]
 
     def listeners(self) -> list[Session]:
         """The listening sessions with their app and namespace, from `show app listeners`
         and `show app` alone: cheap whatever the number of connections (the agent reads
         them every second for the node's endpoint table)."""
-        namespaces: dict[str, set[str]] = {}
-        for row in cli_text.parse_apps(self._session_cli("show app")):
-            namespaces.setdefault(row.name, set()).add(row.ns_id)
-        app_ns = {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
+        app_ns = self._app_namespaces()
         return [
             Session(
                 o.thread,
@@ -298,6 +290,14 @@ class Vpp:
             )
             for o in cli_text.parse_session_owners(self._session_cli("show app listeners"))
         ]
+
+    def _app_namespaces(self) -> dict[str, str]:
+        """App name -> its namespace id, from `show app`. An app name seen in two
+        namespaces cannot tell which one a session is in: it is left out."""
+        namespaces: dict[str, set[str]] = {}
+        for row in cli_text.parse_apps(self._session_cli("show app")):
+            namespaces.setdefault(row.name, set()).add(row.ns_id)
+        return {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
 
     def _session_cli(self, cmd: str) -> str:
         text = self.cli(cmd)
@@ -338,8 +338,7 @@ class Vpp:
         """IPv4 and IPv6 table `table_id` (ip_table_add_del_v2; adding one that exists is
         a no-op returning 0 in VPP 26.06)."""
         check_uint(table_id, 32, "table_id")
-        if not name or len(name) > 63 or not name.isprintable():
-            raise VppInputError("name", name, "must be 1-63 printable characters")
+        _check_label("name", name)
         for is_ip6 in (False, True):
             table = {"table_id": table_id, "is_ip6": is_ip6, "name": name}
             self._conn.checked("ip_table_add_del_v2", is_add=True, table=table)
@@ -349,8 +348,7 @@ class Vpp:
         /128), admin up, tagged `tag` so that it can be found again; returns its index.
         All or nothing: a failure deletes the loopback before raising (VPP 26.06: an
         address another interface has is -105 for IPv4, -127 for IPv6)."""
-        if not tag or len(tag) > 63 or not tag.isprintable():
-            raise VppInputError("tag", tag, "must be 1-63 printable characters")
+        _check_label("tag", tag)
         check_uint(vrf, 32, "vrf")
         prefixes = []
         for address in addresses:
@@ -398,6 +396,12 @@ class Vpp:
         before adding namespaces: each takes ~7 MB with default session tables, and
         VPP aborts when the heap is exhausted."""
         return cli_text.parse_main_heap(self.cli("show memory main-heap"))
+
+
+def _check_label(field: str, value: str) -> None:
+    """A table name or interface tag: VPP keeps 64 bytes of it, NUL included."""
+    if not value or len(value) > 63 or not value.isprintable():
+        raise VppInputError(field, value, "must be 1-63 printable characters")
 
 
 def _conforms_to_protocol(vpp: Vpp) -> VppClient:
