@@ -173,19 +173,16 @@ class Applier:
                 sw_if_index=reg.sw_if_index,
             )
         else:
-            if reg.sw_if_index is not None:  # local: the pod's own loopback
-                self.vpp.add_app_namespace(
-                    reg.ns_id, secret, reg.sock_name, sw_if_index=reg.sw_if_index
-                )
-            else:
-                self.vpp.add_app_namespace(
-                    reg.ns_id,
-                    secret,
-                    reg.sock_name,
-                    sw_if_index=self.binding.sw_if_index,
-                    ip4_fib_id=self.binding.ip4_fib_id,
-                    ip6_fib_id=self.binding.ip6_fib_id,
-                )
+            # the pod's own loopback (mode local's default) wins over the node-wide binding
+            own = reg.sw_if_index is not None
+            self.vpp.add_app_namespace(
+                reg.ns_id,
+                secret,
+                reg.sock_name,
+                sw_if_index=reg.sw_if_index if own else self.binding.sw_if_index,
+                ip4_fib_id=None if own else self.binding.ip4_fib_id,
+                ip6_fib_id=None if own else self.binding.ip6_fib_id,
+            )
         self.host.own_socket(reg)
         if action.new:
             self.capacity.learn(self.vpp, used_before)

@@ -256,7 +256,7 @@ class Agent:
         started = time.perf_counter()
         by_uid = {p["metadata"]["uid"]: p for p in pods}
         chosen = {
-            uid: (by_uid[uid], reg.ns_id, Path(reg.directory))
+            uid: (by_uid[uid], reg)
             for uid, reg in wanted.items()
             if uid in by_uid and os.path.isdir(reg.directory)
         }

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from injector.agent.registration import PodRegistration
 from injector.core import constants as c
 
 ENDPOINTS_NAME = "endpoints"  # in each pod's directory; the env file names it
@@ -156,7 +157,7 @@ class PodFacts:
 
 @dataclass(frozen=True)
 class Listener:
-    """A VPP listener of an app namespace (`show session verbose`, state LISTEN)."""
+    """A VPP listener of an app namespace (`show app listeners`)."""
 
     ns_id: str
     local: str  # "ip:port", IPv6 as VPP prints it (no brackets)
@@ -307,18 +308,14 @@ def plan_table(
 # ---- the agent's side: build, publish, remember (mode local) ----
 
 
-def pod_facts(pod: Mapping[str, Any], ns_id: str) -> PodFacts:
+def pod_facts(pod: Mapping[str, Any], reg: PodRegistration) -> PodFacts:
     meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
-    ips = [str(x.get("ip")) for x in status.get("podIPs") or [] if x.get("ip")]
-    if not ips and status.get("podIP"):
-        ips = [str(status["podIP"])]
     return PodFacts(
-        uid=str(meta.get("uid")),
-        namespace=str(meta.get("namespace")),
-        name=str(meta.get("name")),
-        ns_id=ns_id,
-        ips=tuple(ips),
+        uid=reg.uid,
+        namespace=reg.namespace,
+        name=reg.name,
+        ns_id=reg.ns_id,
+        ips=reg.pod_ips,
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
     )
@@ -354,29 +351,29 @@ class EndpointTable:
 
     def update(
         self,
-        pods: Mapping[str, tuple[Mapping[str, Any], str, Path]],  # uid -> (pod, ns_id, dir)
+        pods: Mapping[str, tuple[Mapping[str, Any], PodRegistration]],  # uid -> (pod, reg)
         listeners: Iterable[Listener],
         policies: Iterable[Policy] | None,
     ) -> int:
         """Plans the table and publishes what changed; returns the pods written."""
         self.policies_known = policies is not None
-        facts = [pod_facts(pod, ns_id) for pod, ns_id, _ in pods.values()]
+        facts = [pod_facts(pod, reg) for pod, reg in pods.values()]
         self.plan = plan_table(facts, listeners, policies or [])
         if self.plan.endpoints != self._endpoints:
             self._endpoints = self.plan.endpoints
             self.generation += 1
         written = 0
         groups: dict[bytes, list[Path]] = {}
-        for uid, (_, _, directory) in pods.items():
+        for uid, (_, reg) in pods.items():
             data = self._for(uid)
-            if self._given.get(str(directory)) != data:
-                groups.setdefault(data, []).append(directory)
+            if self._given.get(reg.directory) != data:
+                groups.setdefault(data, []).append(Path(reg.directory))
         for data, dirs in groups.items():
             missed = set(map(str, publish(data, self.root, dirs)))
             for d in dirs:
                 if str(d) not in missed:
                     self._given[str(d)] = data
                     written += 1
-        live = {str(d) for _, _, d in pods.values()}
+        live = {reg.directory for _, reg in pods.values()}
         self._given = {d: b for d, b in self._given.items() if d in live}
         return written

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from injector.agent.cri import CriError
 from injector.agent.registration import PodRegistration, abstract_sock_name
-from vppctl_py import VppApiError, VppClient, interface_with_address
+from vppctl_py import Interface, VppApiError, VppClient, interface_with_address
 
 
 class Locator(Protocol):
@@ -89,46 +89,62 @@ class LocalPodNetwork:
     def __init__(self, vrf: int, vrf_name: str = "vcl-node") -> None:
         self.vrf = vrf
         self.vrf_name = vrf_name
+        self._seen: dict[str, int] = {}  # uid -> loopback index, as the last resolve saw
 
     def resolve(
         self, vpp: VppClient, wanted: Mapping[str, PodRegistration]
     ) -> tuple[dict[str, PodRegistration], dict[str, str]]:
         """(registrations bound to their loopbacks, uid -> why the others wait)."""
+        mine = self._loopbacks(vpp)
+        self._seen = {uid: i.index for uid, i in mine.items()}
         if not wanted:
             return {}, {}
         vpp.ensure_vrf(self.vrf, self.vrf_name)
-        mine = {
-            i.tag.removeprefix(POD_INTERFACE_TAG): i
-            for i in vpp.interfaces()
-            if i.tag.startswith(POD_INTERFACE_TAG)
-        }
         ready: dict[str, PodRegistration] = {}
         waiting: dict[str, str] = {}
+        made = False
         for uid, reg in wanted.items():
-            ips = reg.pod_ips or ((reg.pod_ip,) if reg.pod_ip else ())
-            if not ips:
+            if not reg.pod_ips:
                 waiting[uid] = "waiting for the pod's IP address (status.podIPs)"
                 continue
             iface = mine.get(uid)
             have = {a.address for a in iface.addresses} if iface else set()
-            if iface is not None and (have != set(ips) or iface.vrf != self.vrf):
+            if iface is not None and (have != set(reg.pod_ips) or iface.vrf != self.vrf):
                 vpp.del_interface(iface.index, missing_ok=True)  # the pod's IPs changed
                 iface = None
             if iface is None:
+                tag = f"{POD_INTERFACE_TAG}{uid}"
                 try:
-                    index = vpp.add_pod_interface(f"{POD_INTERFACE_TAG}{uid}", ips, self.vrf)
+                    index = vpp.add_pod_interface(tag, reg.pod_ips, self.vrf)
                 except VppApiError as exc:
-                    waiting[uid] = f"VPP refused the pod's interface for {', '.join(ips)}: {exc}"
+                    waiting[uid] = (
+                        f"VPP refused the pod's interface for {', '.join(reg.pod_ips)}: {exc}"
+                    )
                     continue
-                name = next((i.name for i in vpp.interfaces() if i.index == index), None)
+                made = True
+                ready[uid] = replace(reg, sw_if_index=index)
             else:
-                index, name = iface.index, iface.name
-            ready[uid] = replace(reg, sw_if_index=index, interface_name=name)
+                ready[uid] = replace(reg, sw_if_index=iface.index, interface_name=iface.name)
+        if made:  # VPP names a loopback only in its dump: one more dump for all the new ones
+            mine = self._loopbacks(vpp)
+            ready = {uid: replace(reg, interface_name=mine[uid].name) if uid in mine else reg
+                     for uid, reg in ready.items()}  # fmt: skip
+        self._seen = {uid: i.index for uid, i in mine.items()}
         return ready, waiting
 
     def prune(self, vpp: VppClient, keep: Collection[str]) -> None:
-        """The loopbacks of pods no longer registered (after their namespaces went)."""
-        for iface in vpp.interfaces():
-            uid = iface.tag.removeprefix(POD_INTERFACE_TAG)
-            if iface.tag.startswith(POD_INTERFACE_TAG) and uid not in keep:
-                vpp.del_interface(iface.index, missing_ok=True)
+        """The loopbacks of pods no longer registered (after their namespaces went), as
+        the last resolve saw them."""
+        for uid, index in self._seen.items():
+            if uid not in keep:
+                vpp.del_interface(index, missing_ok=True)
+        self._seen = {uid: index for uid, index in self._seen.items() if uid in keep}
+
+    @staticmethod
+    def _loopbacks(vpp: VppClient) -> dict[str, Interface]:
+        """This agent's loopbacks in VPP, by pod uid (their tag)."""
+        return {
+            i.tag.removeprefix(POD_INTERFACE_TAG): i
+            for i in vpp.interfaces()
+            if i.tag.startswith(POD_INTERFACE_TAG)
+        }

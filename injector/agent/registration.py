@@ -52,12 +52,19 @@ class PodRegistration:
     # local mode with per-pod interfaces: VPP's name of the pod's loopback (the binding the
     # namespace must have; `show app ns` names it)
     interface_name: str | None = None
-    pod_ips: tuple[str, ...] = ()  # status.podIPs (dual-stack pods have two)
+    pod_ips: tuple[str, ...] = ()  # status.podIPs, else podIP (dual-stack pods have two)
 
     @property
     def file_socket(self) -> bool:
         """The app socket is a file in the pod's directory (local mode)."""
         return self.netns is None
+
+
+def pod_ips(pod: Mapping[str, Any]) -> tuple[str, ...]:
+    """The pod's IPs: status.podIPs, else status.podIP (older clusters), else none."""
+    status = pod.get("status") or {}
+    ips = tuple(str(x["ip"]) for x in status.get("podIPs") or [] if x.get("ip"))
+    return ips or ((str(status["podIP"]),) if status.get("podIP") else ())
 
 
 class NotRegistrable(ValueError):
@@ -157,9 +164,7 @@ def registration(pod: Mapping[str, Any], root: str, network: str = LOCAL) -> Pod
         owner_gid=group,
         runtime_version=str(status.get("runtimeVersion", "")),
         pod_ip=(pod.get("status") or {}).get("podIP"),
-        pod_ips=tuple(
-            str(x["ip"]) for x in (pod.get("status") or {}).get("podIPs") or [] if x.get("ip")
-        ),
+        pod_ips=pod_ips(pod),
         selected=selected,
         eventfd=bool(settings["eventfd"]),
     )
