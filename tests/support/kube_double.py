@@ -90,14 +90,17 @@ class KubeDouble:
         for watcher in self.watchers:
             watcher.put((self.rv, kind, snapshot))
 
-    def create_pod(self, pod: Pod) -> Pod:
+    def _add(self, store: dict[tuple[str, str], Pod], obj: Pod) -> Pod:
         with self.lock:
-            meta = pod.setdefault("metadata", {})
+            meta = obj.setdefault("metadata", {})
             meta.setdefault("namespace", "default")
             meta.setdefault("uid", str(uuid.uuid4()))
-            self.pods[(meta["namespace"], meta["name"])] = pod
-            self._bump("ADDED", pod)
-            return pod
+            store[(meta["namespace"], meta["name"])] = obj
+            self._bump("ADDED", obj)
+            return obj
+
+    def create_pod(self, pod: Pod) -> Pod:
+        return self._add(self.pods, pod)
 
     def delete_pod(self, namespace: str, name: str) -> None:
         with self.lock:
@@ -106,13 +109,8 @@ class KubeDouble:
 
     def create_policy(self, policy: dict[str, Any]) -> dict[str, Any]:
         """A NetworkPolicy (its watch shares the pods' history, told apart by kind)."""
-        with self.lock:
-            policy.setdefault("kind", "NetworkPolicy")
-            meta = policy.setdefault("metadata", {})
-            meta.setdefault("uid", str(uuid.uuid4()))
-            self.policies[(meta["namespace"], meta["name"])] = policy
-            self._bump("ADDED", policy)
-            return policy
+        policy.setdefault("kind", "NetworkPolicy")
+        return self._add(self.policies, policy)
 
     def delete_policy(self, namespace: str, name: str) -> None:
         with self.lock:
