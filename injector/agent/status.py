@@ -62,6 +62,8 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
         "apps": [],
         "workers": 0,
         "sessions": 0,
+        "vppPeers": [],
+        "connections": None,
         "attachment": [],
         "problems": [],
         "warnings": list(injected.get("warnings", [])),
@@ -71,7 +73,14 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
     mine = [a for a in view.apps if a.ns_id == reg.ns_id]
     out["apps"] = [{"name": a.name, "workers": len(a.workers)} for a in mine]
     out["workers"] = sum(len(a.workers) for a in mine)
-    out["sessions"] = sum(1 for s in view.sessions if s.ns_id == reg.ns_id)
+    vpp_sessions = [s for s in view.sessions if s.ns_id == reg.ns_id]
+    out["sessions"] = len(vpp_sessions)
+    # Whom the pod talks to through VPP (its connected sessions' remote addresses), and
+    # its live connections per stack as its processes count them (reports.ConnPage).
+    out["vppPeers"] = sorted(
+        {_host(s.remote) for s in vpp_sessions if s.state != "LISTEN" and _host(s.remote)}
+    )
+    out["connections"] = agent.reports.connections(uid)
     warnings: list[str] = out["warnings"]
     if mine and settings.get("eventfd") is False:
         warnings.append("eventfd is off: this pod's VCL apps poll at 100% CPU when idle")
@@ -95,7 +104,6 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
                           for lst, why in (mine_table.not_served if mine_table else ())],
             "egressRestrictedBy": list(mine_table.egress_restricted_by) if mine_table else [],
         }  # fmt: skip
-        vpp_sessions = [s for s in view.sessions if s.ns_id == reg.ns_id]
         out["endpoints"]["vppConnections"] = sum(1 for s in vpp_sessions if s.state != "LISTEN")
     out["problems"] = [a.problem for a in attached if a.problem]
     version = view.summary.get("version")
@@ -107,6 +115,12 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
     if state and state.state == "error" and state.message.startswith("capacity"):
         warnings.append("not registered: VPP's main heap is full (see vcl-status docs)")
     return out
+
+
+def _host(address: str) -> str:
+    """ "10.0.0.1:80" / "fd00::1:80" (VPP's CLI form) -> the address, "" for a wildcard."""
+    host = address.rpartition(":")[0].strip("[]")
+    return "" if host in ("", "0.0.0.0", "::") else host
 
 
 def agent_status(agent: Agent, now: float | None = None) -> dict[str, Any]:

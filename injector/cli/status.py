@@ -69,10 +69,21 @@ def _served(row: PodRow) -> str:
     return "; ".join(parts) + f" (table {row.table_generation})"
 
 
+def _connections(row: PodRow) -> str:
+    """Open connections per stack, as the pod's processes count them, and VPP peers."""
+    if not row.injected:
+        return "-"
+    if row.connections is None:
+        return f"{row.sessions} VPP sessions"
+    c = row.connections
+    text = f"vpp {c.get('vpp', 0)} / kernel {c.get('kernel', 0)} / lo {c.get('loopback', 0)}"
+    return text + (f" (to {', '.join(row.vpp_peers)} via VPP)" if row.vpp_peers else "")
+
+
 def render_table(rows: list[PodRow], console: Console) -> None:
     table = Table(show_lines=False, header_style="bold")
     for column in ("NAMESPACE", "POD", "INJECTED", "DATAPLANE", "REGISTERED", "APPS/WORKERS",
-                   "SESSIONS", "EVENTFD", "KERNEL", "VPP SERVES", "STATUS"):  # fmt: skip
+                   "CONNECTIONS", "EVENTFD", "KERNEL", "VPP SERVES", "STATUS"):  # fmt: skip
         table.add_column(column)
     for row in rows:
         status = "ok" if row.healthy else "UNHEALTHY"
@@ -84,7 +95,7 @@ def render_table(rows: list[PodRow], console: Console) -> None:
             row.dataplane or "-",
             row.registered or (row.state or "-"),
             f"{row.apps}/{row.workers}" if row.injected else "-",
-            str(row.sessions) if row.injected else "-",
+            _connections(row),
             {True: "on", False: "OFF (spins)", None: "-"}[row.eventfd],
             row.kernel_rules or "-",
             _served(row),

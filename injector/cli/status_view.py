@@ -37,6 +37,10 @@ class PodRow:
     not_through_vpp: list[str] = field(default_factory=list)
     vpp_connections: int = 0
     table_generation: int | None = None
+    # whom the pod connected to through VPP, and its open connections per stack as its
+    # processes count them ({"vpp": n, "kernel": n, "loopback": n}; None: none counted yet)
+    vpp_peers: list[str] = field(default_factory=list)
+    connections: dict[str, int] | None = None
     warnings: list[str] = field(default_factory=list)
     healthy: bool = True
 
@@ -127,6 +131,10 @@ def _merge_agent(
     row.apps = len(entry.get("apps", []))
     row.workers = int(entry.get("workers", 0))
     row.sessions = int(entry.get("sessions", 0))
+    row.vpp_peers = [str(p) for p in entry.get("vppPeers", [])]
+    conns = entry.get("connections")
+    if isinstance(conns, Mapping) and isinstance(conns.get("open"), Mapping):
+        row.connections = {str(k): int(v) for k, v in conns["open"].items()}
     endpoints = entry.get("endpoints")
     if isinstance(endpoints, Mapping):
         row.vpp_serves = [str(e) for e in endpoints.get("served", [])]

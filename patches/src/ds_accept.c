@@ -29,6 +29,7 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
     atomic_store(&s->vfd, vfd);
     atomic_store(&s->path, DS_VCL);
     ds_entry_install(e, s, NULL);
+    if (ds_conns_counting()) ds_conn_opened(s, DS_CONN_VPP);
   }
   ds_unlock();
   if (!s) {
@@ -39,6 +40,30 @@ static int ds_adopt(int listen_fd, struct ds_sock *ls, int vfd, int flags) {
   }
   DS_DEBUG("fd %d accepted on fd %d from vcl", ph, listen_fd);
   return ph;
+}
+
+/* A connection accepted on the kernel side, tracked only to be counted (ds_conns.c) until
+ * its last fd closes; on the kernel in every other respect. Returns c. */
+static int ds_kernel_accepted(int c, struct ds_sock *ls) {
+  if (!ds_conns_counting()) return c;
+  int saved = errno;
+  /* Our own copy of the peer: the app's buffer may be absent or too small for it. */
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof peer;
+  const struct sockaddr *from =
+      LIBC(getpeername)(c, (struct sockaddr *)&peer, &plen) == 0 ? (struct sockaddr *)&peer
+                                                                 : NULL;
+  ds_lock();
+  struct ds_entry *e = ds_entry_make(c);
+  struct ds_sock *s = e ? ds_sock_new(ls->domain, SOCK_STREAM, ls->protocol) : NULL;
+  if (s) {
+    atomic_store(&s->path, DS_KERNEL);
+    ds_entry_install(e, s, NULL);
+    ds_conn_opened(s, ds_conn_class_of(from, 0));
+  }
+  ds_unlock();
+  errno = saved;
+  return c;
 }
 
 /* A listener with more than one side (both stacks, a dual [::] listener's two VCL
@@ -56,7 +81,7 @@ static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, sockle
     int c = both ? LIBC(accept4)(fd, sa, len, flags) : -1;
     if (c >= 0) {
       DS_DEBUG("fd %d accepted on fd %d from kernel", c, fd);
-      return c;
+      return ds_kernel_accepted(c, s);
     }
     if (both && errno != EAGAIN && errno != EWOULDBLOCK) return -1;
     int vfds[2] = {vfd, vfd4};
@@ -81,7 +106,10 @@ static int ds_accept_both(int fd, struct ds_sock *s, struct sockaddr *sa, sockle
 DS_EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags) {
   struct ds_sock *s = ds_sock_of(fd);
   int path = s ? ds_path_of(s) : DS_KERNEL;
-  if (DS_LIKELY(path != DS_VCL && path != DS_BOTH)) return LIBC(accept4)(fd, sa, len, flags);
+  if (DS_LIKELY(path != DS_VCL && path != DS_BOTH)) {
+    int c = LIBC(accept4)(fd, sa, len, flags);
+    return c >= 0 && s ? ds_kernel_accepted(c, s) : c;
+  }
   int vfd = ds_thread_vfd(fd, s); /* makes the per-thread listeners when it is time */
   if (ds_split_listener(s)) return ds_accept_both(fd, s, sa, len, flags);
   if (vfd < 0) return -1;

@@ -238,7 +238,15 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
     path = ds_settle(fd, s, sa, len, 0, "connect");
     settled_here = path == DS_VCL;
   }
-  if (path != DS_VCL) return LIBC(connect)(fd, sa, len);
+  if (path != DS_VCL) {
+    int krc = LIBC(connect)(fd, sa, len);
+    if ((krc == 0 || errno == EINPROGRESS) && ds_conns_counting()) {
+      int saved = errno;
+      ds_conn_opened(s, ds_conn_class_of(sa, 0));
+      errno = saved;
+    }
+    return krc;
+  }
   int vfd = atomic_load(&s->vfd);
   /* VCL 26.06 takes ::ffff:a.b.c.d for an IPv6 address and fails (ENOTCONN): an IPv6
    * socket naming an IPv4 peer (grpcio, Java, curl with [::ffff:...]) connects to VPP as
@@ -253,6 +261,11 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
     len = sizeof v4;
   }
   int rc = VCL(connect)(vfd, sa, len);
+  if ((rc == 0 || errno == EINPROGRESS) && ds_conns_counting()) {
+    int saved = errno;
+    ds_conn_opened(s, DS_CONN_VPP);
+    errno = saved;
+  }
   if (settled_here) {
     int saved = errno;
     ds_lock();

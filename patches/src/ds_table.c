@@ -28,6 +28,7 @@ static void ds_atfork_child(void) {
   pthread_mutex_init(&ds_mutex, &a);
   pthread_mutexattr_destroy(&a);
   ds_threads_atfork_child();
+  ds_conns_atfork_child();
 }
 __attribute__((constructor)) static void ds_table_init(void) {
   pthread_atfork(ds_atfork_prepare, ds_atfork_parent, ds_atfork_child);
@@ -76,6 +77,7 @@ struct ds_sock *ds_sock_new(int domain, int type, int protocol) {
   s->ntls = s->captls = 0;
   s->owner_tid = s->owner_pid = s->handoff_seen = s->listen_tid = s->listen_used = 0;
   s->listen_pid = 0;
+  s->counted = s->counted_pid = 0;
   s->next_free = NULL;
   return s;
 }
@@ -94,6 +96,7 @@ void ds_sock_forget_pending(struct ds_sock *s) {
 
 void ds_sock_release(struct ds_sock *s) {
   if (--s->refs > 0) return;
+  if (s->counted) ds_conn_closed(s);
   int vfd = atomic_exchange(&s->vfd, -1), vfd4 = atomic_exchange(&s->vfd4, -1);
   int saved = errno;
   if (vfd >= 0) VCL(close)(vfd);

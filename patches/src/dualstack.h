@@ -83,6 +83,7 @@ struct ds_sock {
    * each ds_tl's vfd4). wild6: the app bound the IPv6 wildcard (or listened unbound). */
   int wild6, dual;
   _Atomic int vfd4;
+  int counted, counted_pid; /* ds_conns.c: 1 + the class it was counted in, and by whom */
   struct ds_sock *next_free;
 };
 
@@ -173,6 +174,17 @@ int ds_vcl_conf_has(const char *word);
 int ds_vcl_conf_value(const char *word, char *out, size_t len);
 /* Tells the node agent what happened in this process (ds_report.c); never blocks. */
 void ds_report(const char *state, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with fds passed along (SCM_RIGHTS, at most 2); 0 if the datagram was sent. */
+int ds_report_fds(const int *fds, int nfds, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- live connection counts for the agent (ds_conns.c) ---- */
+enum { DS_CONN_VPP, DS_CONN_KERNEL, DS_CONN_LOOPBACK, DS_CONN_CLASSES };
+int ds_conns_counting(void); /* 0: nothing to count into (no report socket) */
+int ds_conn_class_of(const struct sockaddr *peer, int vpp);
+void ds_conn_opened(struct ds_sock *s, int conn_class); /* once per socket, TCP only */
+void ds_conn_closed(struct ds_sock *s);                 /* its last fd went */
+void ds_conns_atfork_child(void);
 #define DS_DEBUG(...)                           \
   do {                                          \
     if (DS_UNLIKELY(ds_config()->debug)) ds_log(__VA_ARGS__); \

@@ -7,11 +7,13 @@ apps, workers, sessions and warnings."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from conn_pages import conn_page
 from injected_pods import injected_pod
 from recording_reporter import Recorder
 
@@ -179,6 +181,11 @@ async def test_status_endpoint(agent: Agent, fake: FakeVpp) -> None:
     ns_id = f"vcl-{web['metadata']['uid']}"
     app = fake.attach_app(ns_id, "envoy", workers=3, eventfd=False)
     fake.add_session(app, "10.0.0.1:8080", kind="listener")
+    # a cut-through client session (VPP's CLI leaves its local side 0.0.0.0:0)
+    fake.add_session(app, "0.0.0.0:0", "10.244.0.9:80", kind="connected", transport="CT:T")
+    # what the pod's process counts of its connections (tests/agent/test_conn_pages.py)
+    agent.reports.receive(web["metadata"]["uid"], b"vcl-report/1\tweb\t7\tenvoy\tconns\tp",
+                          [conn_page(open_=(1, 3, 2), total=(5, 3, 2)), os.pidfd_open(os.getpid())])  # fmt: skip
     transport = httpx.ASGITransport(app=create_app(agent))
     async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
         body = (await client.get("/status")).json()
@@ -188,7 +195,10 @@ async def test_status_endpoint(agent: Agent, fake: FakeVpp) -> None:
     (entry,) = body["pods"]
     assert entry["state"] == "registered" and entry["namespaceId"] == ns_id
     assert entry["apps"] == [{"name": "envoy", "workers": 3}] and entry["workers"] == 3
-    assert entry["sessions"] == 1
+    assert entry["sessions"] == 2
+    assert entry["vppPeers"] == ["10.244.0.9"]
+    assert entry["connections"]["open"] == {"vpp": 1, "kernel": 3, "loopback": 2}
+    assert entry["connections"]["total"]["vpp"] == 5
     assert any("100% CPU" in w for w in entry["warnings"])
     assert 'vcl_agent_app_workers{namespace="demo",pod="web"} 3.0' in metrics
     assert health["synced"] is True

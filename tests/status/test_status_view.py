@@ -143,3 +143,24 @@ def test_mode_local_shows_what_vpp_serves_and_why_not_the_rest() -> None:
     unknown = {**endpoints, "policiesKnown": False}
     row = pod_row(pod, ENABLED, agent_report(pod, endpoints=unknown), CONFIG)
     assert any("NetworkPolicies not read yet" in w for w in row.warnings)
+
+
+def test_connections_per_stack_and_vpp_peers_are_shown() -> None:
+    from rich.console import Console
+
+    from injector.cli.status import render_table
+
+    pod = injected_pod("web")
+    counted = {"open": {"vpp": 3, "kernel": 1, "loopback": 2},
+               "total": {"vpp": 9, "kernel": 1, "loopback": 2}, "processes": 2}  # fmt: skip
+    report = agent_report(pod, vppPeers=["10.244.0.9"], connections=counted)
+    row = pod_row(pod, ENABLED, report, CONFIG)
+    assert row.connections == {"vpp": 3, "kernel": 1, "loopback": 2}
+    assert row.vpp_peers == ["10.244.0.9"]
+    quiet = pod_row(pod, ENABLED, agent_report(pod, connections=None), CONFIG)
+    assert quiet.connections is None  # no process connected yet: VPP's count only
+    console = Console(width=400, record=True)
+    render_table([row, quiet], console)
+    text = console.export_text()
+    assert "vpp 3 / kernel 1 / lo 2 (to 10.244.0.9 via VPP)" in text
+    assert "5 VPP sessions" in text
