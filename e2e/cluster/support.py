@@ -101,3 +101,42 @@ def start(api: Any, namespace: str, wait_for: Callable[..., Any], name: str,
         namespace, deployment(name, command, **kwargs)
     )
     return wait_for(f"{name} Ready", lambda: (ready_pods(api, namespace, name) or [None])[0])
+
+
+class HeldExchange:
+    """`echo.py send` in an injected pod, its connection kept open HOLD seconds after the
+    exchange: while it is held, the test looks at VPP's sessions and vcl-status."""
+
+    def __init__(self, namespace: str, pod: str, host: str, port: int, hold: float = 15,
+                 count: int = 200) -> None:  # fmt: skip
+        self.proc = subprocess.Popen(
+            ["kubectl", "exec", "-n", namespace, pod, "--", "python3", "/opt/e2e/echo.py",
+             "send", host, str(port), str(count), "1024", str(hold)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def __enter__(self) -> HeldExchange:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "exchanged":
+            self.proc.kill()
+            raise AssertionError(f"the exchange failed: {line} {self.proc.stderr.read()}")  # type: ignore[union-attr]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            out, err = self.proc.communicate(timeout=120)
+        finally:
+            self.proc.kill()
+        if exc[0] is None:
+            assert self.proc.returncode == 0, err
+            assert out.strip().startswith("sent="), out
+
+
+def vpp_sessions_to(api: Any, ip: str, port: int) -> list[str]:
+    """VPP's established sessions with ip:port at either end (a cut-through client's
+    session shows 0.0.0.0:0->ip:port, the server's ip:port->0.0.0.0:0)."""
+    return [
+        line for line in vppctl(api, "show session verbose").splitlines()
+        if "ESTABLISHED" in line and f"{ip}:{port}" in line
+    ]  # fmt: skip

@@ -5,8 +5,11 @@
   logs work, and its process is attached to VPP (VPP lists the container's app and its
   listener; vcl-status counts it, LDP loaded, no problem);
 - traffic: an injected client exchanges 20 MB (20,000 echoed 1 KiB messages) with an injected echo server by its pod IP,
-  and VPP carries it (the session is in VPP while it runs); the local-mode limits of the
-  fabric issue (#17) are strict xfails naming it;
+  and VPP carries it (the session is in VPP while it runs); two replicas on one port each
+  reached through VPP at their own IP; a plain pod, a Service and the API server reached
+  over the kernel; an address that is not the server's never reaching it; a pod behind a
+  NetworkPolicy reached over the kernel only, and through VPP again once it is removed;
+  vcl-status's per-stack connection counts and VPP peers confirming each path;
 - a static binary (CGO_ENABLED=0) is flagged by vcl-status: "preload did not take";
 - a deleted pod's VPP namespace, socket and host directory are gone within 10 s;
 - a VPP restart (its pod deleted) is detected, the injected pods are evicted and their
@@ -23,10 +26,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from e2e.cluster.support import (
+    HeldExchange,
     addon_pod,
     agent_exec,
     deployment,
@@ -34,6 +37,7 @@ from e2e.cluster.support import (
     ready_pods,
     start,
     vcl_status,
+    vpp_sessions_to,
     vppctl,
 )
 
@@ -118,68 +122,75 @@ def test_pod_to_pod_traffic_goes_through_vpp(
     assert re.search(r"client-ldp-\d+", seen[1]), seen[1]
 
 
-@pytest.mark.xfail(strict=True, reason="issue #17: local mode shares one session table (D3)")
-def test_two_replicas_of_a_server_on_one_node_both_run(
+def served(namespace: str, pod: Any) -> list[str]:
+    return list(status_row(namespace, pod.metadata.name)["vpp_serves"])
+
+
+def test_two_replicas_on_one_node_each_reached_through_vpp_by_its_own_ip(
     installed: Any, namespace: str, wait_for: Callable[..., Any]
 ) -> None:
+    """Mode local: each pod has its own IPs in VPP, so two replicas listen on one port
+    (once EADDRINUSE, CrashLoopBackOff) and each is reached through VPP at its IP."""
     client.AppsV1Api(installed).create_namespaced_deployment(
-        namespace, deployment("twin", ["nginx", "-c", "/opt/e2e/nginx.conf"],
-                              probe_port=8080, replicas=2))  # fmt: skip
+        namespace, deployment("twin", ["python3", "/opt/e2e/echo.py", "serve", "7000"],
+                              replicas=2))  # fmt: skip
     wait_for("both replicas Ready", lambda: len(ready_pods(installed, namespace, "twin")) == 2,
              timeout=90)  # fmt: skip
-    for pod in ready_pods(installed, namespace, "twin"):
+    twins = ready_pods(installed, namespace, "twin")
+    peer = start(installed, namespace, wait_for, "client", ["sleep", "infinity"])
+    for pod in twins:
+        ip = pod.status.pod_ip
+        wait_for(f"{ip}:7000 in the endpoint table",
+                 lambda ip=ip, pod=pod: f"{ip}:7000/tcp" in served(namespace, pod))  # fmt: skip
         row = status_row(namespace, pod.metadata.name)
-        assert row["healthy"] and row["apps"] == 1, row
+        assert (
+            row["healthy"]
+            and row["apps"] == 1
+            and pod.status.container_statuses[0].restart_count == 0
+        ), row
+        with HeldExchange(namespace, peer.metadata.name, ip, 7000):
+            sessions = vpp_sessions_to(installed, ip, 7000)
+            assert sessions, f"no VPP session with {ip}:7000"
+            server = status_row(namespace, pod.metadata.name)
+            assert server["connections"]["vpp"] >= 1, server
+            assert server["connections"]["kernel"] == 0, server
+            caller = status_row(namespace, peer.metadata.name)
+            assert ip in caller["vpp_peers"], caller
+            assert caller["connections"]["vpp"] >= 1, caller
 
 
-@pytest.mark.xfail(strict=True, reason="issue #17: local mode sends every address to VPP (D3)")
-def test_the_client_reaches_a_plain_pod_a_service_and_the_api_server(
+def test_the_client_reaches_a_plain_pod_a_service_and_the_api_server_over_the_kernel(
     installed: Any, namespace: str, wait_for: Callable[..., Any]
 ) -> None:
+    """What VPP cannot serve stays on the kernel, as if the pod were not injected (once
+    every address went to VPP and was reset)."""
     core = client.CoreV1Api(installed)
-    core.create_namespace({"metadata": {"name": f"{namespace}-plain"}})
+    plain_ns = f"{namespace}-plain"
+    core.create_namespace({"metadata": {"name": plain_ns}})
     try:
-        plain = client.AppsV1Api(installed)
-        plain.create_namespaced_deployment(
-            f"{namespace}-plain",
-            deployment("plain", ["python3", "/opt/e2e/echo.py", "serve", "7000"]),
+        client.AppsV1Api(installed).create_namespaced_deployment(
+            plain_ns, deployment("plain", ["python3", "/opt/e2e/echo.py", "serve", "7000"])
         )
-        target = wait_for(
-            "the plain pod",
-            lambda: (
-                (ready_pods(installed, f"{namespace}-plain", "plain") or [None])[0]
-                if any(
-                    p.status.pod_ip for p in ready_pods(installed, f"{namespace}-plain", "plain")
-                )
-                else None
-            ),
-        )
+        core.create_namespaced_service(plain_ns, {
+            "metadata": {"name": "plain"},
+            "spec": {"selector": {"app": "plain"}, "ports": [{"port": 80, "targetPort": 7000}]},
+        })  # fmt: skip
+        target = wait_for("the plain pod", lambda: next(
+            (p for p in ready_pods(installed, plain_ns, "plain") if p.status.pod_ip), None))  # fmt: skip
+        cluster_ip = core.read_namespaced_service("plain", plain_ns).spec.cluster_ip
         peer = start(installed, namespace, wait_for, "client", ["sleep", "infinity"])
-        kubectl(
-            "exec",
-            "-n",
-            namespace,
-            peer.metadata.name,
-            "--",
-            "python3",
-            "/opt/e2e/echo.py",
-            "send",
-            target.status.pod_ip,
-            "7000",
-            "10",
-            "64",
-            timeout=30,
-        )
+        for host, port in ((target.status.pod_ip, 7000), (cluster_ip, 80)):
+            with HeldExchange(namespace, peer.metadata.name, host, port):
+                assert not vpp_sessions_to(installed, host, port)
+                row = status_row(namespace, peer.metadata.name)
+                assert row["connections"]["kernel"] >= 1 and row["connections"]["vpp"] == 0, row
         kubectl("exec", "-n", namespace, peer.metadata.name, "--", "python3", "-c",
                 "import socket; socket.create_connection(('10.96.0.1', 443), timeout=5).close()",
                 timeout=30)  # fmt: skip
     finally:
-        core.delete_namespace(f"{namespace}-plain", grace_period_seconds=0)
+        core.delete_namespace(plain_ns, grace_period_seconds=0)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue #17: an address that is not the server's reaches it (D3)"
-)
 def test_an_address_that_is_not_the_servers_never_reaches_it(
     installed: Any, namespace: str, wait_for: Callable[..., Any]
 ) -> None:
@@ -191,6 +202,43 @@ def test_an_address_that_is_not_the_servers_never_reaches_it(
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode != 0, "a connection to a nonexistent address was echoed"
+
+
+def test_a_pod_behind_a_network_policy_is_reached_over_the_kernel_only(
+    installed: Any, namespace: str, wait_for: Callable[..., Any]
+) -> None:
+    """Cut-through inside VPP is not subject to NetworkPolicy: a selected pod leaves the
+    table, so its peers reach it on the kernel, where the CNI enforces policy. The policy
+    here allows everything (the result must not depend on whether the lab's CNI enforces
+    it); its removal puts the pod back in the table, and a connection opened on the
+    kernel before carries on."""
+    guarded = start(installed, namespace, wait_for, "guarded",
+                    ["python3", "/opt/e2e/echo.py", "serve", "7000"])  # fmt: skip
+    ip = guarded.status.pod_ip
+    peer = start(installed, namespace, wait_for, "client", ["sleep", "infinity"])
+    wait_for("the pod in the table", lambda: f"{ip}:7000/tcp" in served(namespace, guarded))
+    policy = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "guard"},
+        "spec": {"podSelector": {"matchLabels": {"app": "guarded"}},
+                 "policyTypes": ["Ingress"], "ingress": [{}]},
+    }  # fmt: skip
+    client.NetworkingV1Api(installed).create_namespaced_network_policy(namespace, policy)
+    row = wait_for("the pod out of the table", lambda: (lambda r: r if not r["vpp_serves"]
+                   and r["not_through_vpp"] else None)(status_row(namespace, guarded.metadata.name)))  # fmt: skip
+    assert any("guard" in why for why in row["not_through_vpp"]), row
+    time.sleep(1.5)  # the table reaches every pod within 1 s of the agent's change
+    with HeldExchange(namespace, peer.metadata.name, ip, 7000, hold=20) as before:
+        assert not vpp_sessions_to(installed, ip, 7000)
+        server = status_row(namespace, guarded.metadata.name)
+        assert server["connections"]["kernel"] >= 1 and server["connections"]["vpp"] == 0
+        client.NetworkingV1Api(installed).delete_namespaced_network_policy("guard", namespace)
+        wait_for("the pod back in the table",
+                 lambda: f"{ip}:7000/tcp" in served(namespace, guarded))  # fmt: skip
+        time.sleep(1.5)
+        with HeldExchange(namespace, peer.metadata.name, ip, 7000, hold=5):
+            assert vpp_sessions_to(installed, ip, 7000), "the new connection is not on VPP"
+        assert before.proc.poll() is None  # the kernel connection is still open
 
 
 def test_a_static_binary_is_flagged_preload_did_not_take(

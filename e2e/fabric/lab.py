@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,11 @@ class Lab:
             AgentOptions(node="node-a", root=str(root), pod_interfaces=True, node_vrf=VRF),
             connect=lambda: Vpp.connect(api_socket, timeout=5.0, name="e2e-fabric-agent"),
         )
+        # the pods' report sockets, as the agent's run loop serves them
+        self._stop = threading.Event()
+        self._reports = threading.Thread(target=self.agent.reports.run, args=(self._stop,),
+                                         daemon=True)  # fmt: skip
+        self._reports.start()
         sh("ip", "netns", "del", BRIDGE_NS, check=False)
         sh("ip", "netns", "add", BRIDGE_NS)
         sh("ip", "-n", BRIDGE_NS, "link", "add", "br0", "type", "bridge")
@@ -119,6 +125,8 @@ class Lab:
         self.pods.clear()
         self.agent.sync_pods({})
         self.agent.reconcile()  # namespaces, loopbacks and directories go
+        self._stop.set()
+        self._reports.join(timeout=5)
         self.agent.shutdown()
         for ns in self.namespaces:
             sh("ip", "netns", "del", ns, check=False)

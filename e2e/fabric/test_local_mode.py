@@ -8,7 +8,8 @@ with the injected container's env and the pod's directory mounted at /etc/vcl.
 Checked: two replicas on one port, each reached through VPP by its own IP (the session
 seen in VPP); a plain (non-injected) peer reached over the kernel; a pod a NetworkPolicy
 selects is left out of the table, so new connections to it take the kernel and still
-reach it, while a connection made through VPP before the change carries on.
+reach it, while a connection made through VPP before the change carries on. Each pod's
+open connections per stack, as its processes count them, are what the agent reads.
 
 Needs root, VPP_API_SOCKET (a VPP 26.06 on this host, which can create sockets under
 VCL_E2E_ROOT, default /tmp/vcl-e2e-fabric) and VPP_LDP_LIB (stock libvcl_ldpreload.so)."""
@@ -119,6 +120,17 @@ def ask(cli: subprocess.Popen[str], line: str) -> tuple[str, int]:
     return answer[0], int(answer[1])
 
 
+def opened(lab: Lab, name: str) -> dict[str, int] | None:
+    """The pod's open connections per stack as the agent reads them (a few tries: the
+    page arrives with the process's first connection)."""
+    uid = lab.pods[name]["metadata"]["uid"]
+    for _ in range(50):
+        if got := lab.agent.reports.connections(uid):
+            return got["open"]  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    return None
+
+
 def test_pods_reach_each_other_through_vpp_by_pod_ip_and_the_rest_over_the_kernel(
     lab: Lab, vpp: Vpp
 ) -> None:
@@ -147,6 +159,10 @@ def test_pods_reach_each_other_through_vpp_by_pod_ip_and_the_rest_over_the_kerne
     assert ask(cli, f"open p {NET}.30 9000") == ("peer:hi", KERNEL)
     sessions = vpp.cli("show session verbose")
     assert f"{NET}.10:8080" in sessions and f"{NET}.11:8080" in sessions, sessions
+    # what vcl-status shows: each side's open connections per stack, as its processes
+    # count them (both servers' accepts were on VPP)
+    assert opened(lab, "cli") == {"vpp": 2, "kernel": 1, "loopback": 0}
+    assert opened(lab, "srv") == opened(lab, "srv2") == {"vpp": 1, "kernel": 0, "loopback": 0}
     # srv2 gets a NetworkPolicy: out of the table; new connections take the kernel
     guard = {"metadata": {"uid": "np-1", "name": "db-in", "namespace": "demo"},
              "spec": {"podSelector": {"matchLabels": {"app": "db"}}}}  # fmt: skip
@@ -155,6 +171,8 @@ def test_pods_reach_each_other_through_vpp_by_pod_ip_and_the_rest_over_the_kerne
     assert ask(cli, f"open b2 {NET}.11 8080") == ("srv2:hi", KERNEL)
     assert ask(cli, "send b") == ("srv2:hi", VCL)  # the connection made before carries on
     assert ask(cli, f"open a2 {NET}.10 8080") == ("srv:hi", VCL)
+    assert opened(lab, "cli") == {"vpp": 3, "kernel": 2, "loopback": 0}
+    assert opened(lab, "srv2") == {"vpp": 1, "kernel": 1, "loopback": 0}
     assert cli.stdin is not None
     cli.stdin.write("quit\n")
     cli.stdin.flush()

@@ -1,8 +1,10 @@
 """The cluster e2e's echo peer (our own program, on the app image's python3-minimal).
 
 echo.py serve PORT              echo every byte back, one thread per connection
-echo.py send HOST PORT N SIZE   send N messages of SIZE bytes, each echoed, then print
-                                one line: sent=<bytes> p50_us=<n> p99_us=<n>
+echo.py send HOST PORT N SIZE [HOLD]
+                                send N messages of SIZE bytes, each echoed, print
+                                "exchanged", keep the connection HOLD seconds (default 0),
+                                then print one line: sent=<bytes> p50_us=<n> p99_us=<n>
 python3-minimal has no json module: the output is plain words.
 """
 
@@ -29,7 +31,7 @@ def echo(conn: socket.socket) -> None:
             conn.sendall(data)
 
 
-def send(host: str, port: int, count: int, size: int) -> None:
+def send(host: str, port: int, count: int, size: int, hold: float = 0) -> None:
     payload = b"x" * size
     times = []
     with socket.create_connection((host, port), timeout=10) as conn:
@@ -43,6 +45,8 @@ def send(host: str, port: int, count: int, size: int) -> None:
                     raise SystemExit("the server closed the connection")
                 got += len(chunk)
             times.append(time.perf_counter() - start)
+        print("exchanged", flush=True)
+        time.sleep(hold)
     times.sort()
     p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
     print(f"sent={count * size} p50_us={round(p50 * 1e6)} p99_us={round(p99 * 1e6)}")
@@ -52,4 +56,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
     else:
-        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        hold = float(sys.argv[6]) if len(sys.argv) > 6 else 0
+        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), hold)
