@@ -517,6 +517,31 @@ static void t_mt_listener(void) { mt_listener_on(MOVED_ADDR, 0); }
 /* The same on [::], with IPv4 and IPv6 clients: each thread's listeners are one per family. */
 static void t_mt_listener_dual(void) { mt_listener_on("::", 1); }
 
+/* multi-thread-workers: a listener made by the main thread and accepted by another (a
+ * thread pool's shape): the main thread's own VCL listener must go, since VPP would feed
+ * it connections nobody accepts, and only the main thread may close it, at its next call
+ * through the interposer. VCL's close signals VPP with a write() through the interposer
+ * again: that inner call must not close the same listener a second time (VCL 26.06 spun
+ * for good on the session's lock). */
+static int mt_orphan_fd;
+static void *mt_orphan_acceptor(void *arg) {
+  CHECK(accept(mt_orphan_fd, NULL, NULL) < 0 && errno == EAGAIN);
+  return NULL;
+}
+static void t_mt_orphan(void) {
+  struct sockaddr_storage ss;
+  socklen_t l = make_addr(&ss, MOVED_ADDR, 0);
+  mt_orphan_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK(mt_orphan_fd >= 0 && bind(mt_orphan_fd, (struct sockaddr *)&ss, l) == 0);
+  CHECK(listen(mt_orphan_fd, 4) == 0);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, mt_orphan_acceptor, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(write(1, "", 0) == 0); /* the first call through here closes the main's listener */
+  CHECK(write(1, "", 0) == 0);
+  CHECK(close(mt_orphan_fd) == 0);
+}
+
 /* multi-thread-workers: a connected session handed to another thread cannot work; the
  * interposer says so (stderr, and a "thread-handoff" report to the agent). */
 static int mt_handoff_fd;
@@ -866,6 +891,7 @@ int main(int argc, char **argv) {
       {"fork", t_fork},                 {"threads", t_threads}, {"udp", t_udp},
       {"ipv6", t_ipv6},                 {"vectors", t_vectors}, {"listen_both", t_listen_both},
       {"close_range", t_close_range},   {"mt_listener", t_mt_listener},
+      {"mt_orphan", t_mt_orphan},
       {"mt_handoff", t_mt_handoff},     {"listen_dual", t_listen_dual},
       {"mt_listener_dual", t_mt_listener_dual}, {"epoll_late_shadow", t_epoll_late_shadow},
       {"mt_shared_epoll", t_mt_shared_epoll},

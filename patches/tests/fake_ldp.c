@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
@@ -148,7 +149,29 @@ EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *l, int f) {
   GUARD(fd);
   return v(made(REAL(int, accept4, int, struct sockaddr *, socklen_t *, int)(k(fd), a, l, f), 1));
 }
-EXPORT int close(int fd) { return REAL(int, close, int)(k(fd)); }
+/* FAKE_LDP_CLOSE_SIGNALS=1: as VCL 26.06 does, closing a listener signals VPP by
+ * write()-ing its message queue's eventfd, a call that goes through the interposer; and
+ * closing the same session again from inside that close deadlocks VCL for good on the
+ * session's spinlock (seen: a server spinning at 100% CPU). The fake aborts instead. */
+static __thread int closing = -1;
+EXPORT int close(int fd) {
+  static int signals = -1, efd = -1;
+  if (signals < 0) signals = getenv("FAKE_LDP_CLOSE_SIGNALS") != NULL;
+  if (!signals || fd < FAKE_LDP_BASE) return REAL(int, close, int)(k(fd));
+  if (closing == fd) {
+    static const char msg[] = "fake ldp: session closed again inside its own close\n";
+    REAL(ssize_t, write, int, const void *, size_t)(2, msg, sizeof msg - 1);
+    abort();
+  }
+  if (efd < 0) efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int outer = closing;
+  closing = fd;
+  uint64_t one = 1;
+  if (efd >= 0 && write(efd, &one, sizeof one) < 0) { /* through the interposer */
+  }
+  closing = outer;
+  return REAL(int, close, int)(k(fd));
+}
 EXPORT int shutdown(int fd, int h) { return REAL(int, shutdown, int, int)(k(fd), h); }
 EXPORT ssize_t read(int fd, void *b, size_t n) {
   GUARD(fd);

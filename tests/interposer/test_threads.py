@@ -87,3 +87,15 @@ def test_a_session_used_after_fork_is_reported_as_fork(build: Any, mt_env: dict[
     said = [line for line in build.decisions(proc.stderr) if "of its parent" in line]
     assert len(said) == 1, proc.stderr
     assert "vcl.io/kernel-ports" in said[0]
+
+
+def test_a_listener_closed_by_another_thread_is_closed_once_by_its_own(
+    build: Any, mt_env: dict[str, str]
+) -> None:
+    """The accepting thread's VCL listener, orphaned when another thread closes the
+    listener, is closed at the thread's next call; VCL's close write()s its eventfd through
+    the interposer, and that inner call must not close it again (VCL 26.06 spun for good
+    on the session's lock: a server at 100% CPU; the fake aborts)."""
+    proc = build.run([str(build.c_test), "mt_orphan"], {**mt_env, "FAKE_LDP_CLOSE_SIGNALS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok mt_orphan"
