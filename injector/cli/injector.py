@@ -16,9 +16,6 @@ from injector.core.config import ConfigError
 from injector.kube.client import KubeConfigError, api_client
 from injector.kube.webhook_certs import CertApplyError, CertTarget, apply_certs
 from injector.webhook import certs
-from injector.webhook.server import ServeOptions, build, serve
-from injector.webhook.state import configure_logging
-from injector.webhook.tls import CertError
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 
@@ -47,6 +44,12 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve POST /mutate (AdmissionReview v1) with /healthz, /readyz and /metrics."""
+    # Here, not at the top: the web stack (FastAPI, uvicorn, pydantic) is most of this
+    # program's memory, and `certs` runs as a Job under a 128 MiB limit without it.
+    from injector.webhook.server import ServeOptions, build, serve
+    from injector.webhook.state import configure_logging
+    from injector.webhook.tls import CertError
+
     configure_logging(log_format.value)
     options = ServeOptions(
         host=host,
