@@ -1,6 +1,6 @@
 """The cluster e2e's echo peer (our own program, on the app image's python3-minimal).
 
-echo.py serve PORT              echo every byte back, one thread per connection
+echo.py serve PORT              echo every byte back, one thread, an event loop
 echo.py send HOST PORT N SIZE [HOLD]
                                 send N messages of SIZE bytes, each echoed, print
                                 "exchanged", keep the connection HOLD seconds (default 0),
@@ -8,27 +8,53 @@ echo.py send HOST PORT N SIZE [HOLD]
 python3-minimal has no json module: the output is plain words.
 """
 
+import selectors
 import socket
 import sys
-import threading
 import time
 
 
 def serve(port: int) -> None:
+    """One thread, an event loop (nginx's, Node's, Envoy's shape): with VCL's per-thread
+    workers (the injector's default) a connection is used by the thread that accepted it.
+    A thread per connection would hand it over, which VCL cannot serve (vcl-status
+    reports it: e2e/apps)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("0.0.0.0", port))
     listener.listen(64)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
     print(f"echo listening on {port}", flush=True)
     while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=echo, args=(conn,), daemon=True).start()
+        for key, _ in sel.select():
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if sock is listener:
+                try:
+                    conn, _ = listener.accept()
+                except BlockingIOError:
+                    continue
+                conn.setblocking(False)
+                sel.register(conn, selectors.EVENT_READ, bytearray())
+                continue
+            echo(sel, sock, key.data)
 
 
-def echo(conn: socket.socket) -> None:
-    with conn:
-        while data := conn.recv(65536):
-            conn.sendall(data)
+def echo(sel: selectors.BaseSelector, conn: socket.socket, pending: bytearray) -> None:
+    """Reads what is there and writes it back (the rest when the peer reads)."""
+    try:
+        data = conn.recv(65536)
+    except BlockingIOError:
+        return
+    if not data:
+        sel.unregister(conn)
+        conn.close()
+        return
+    conn.setblocking(True)  # the peer reads each echo before sending more
+    conn.sendall(data)
+    conn.setblocking(False)
 
 
 def send(host: str, port: int, count: int, size: int, hold: float = 0) -> None:
