@@ -81,7 +81,7 @@ def test_a_real_server_is_injected_registered_ready_and_on_vpp(
                                       "ls /usr/lib/x86_64-linux-gnu/ | grep unwind || true")  # fmt: skip
     # The nginx process is a VPP app of its namespace, with its listener on VPP too.
     apps = wait_for(
-        "nginx in VPP", lambda: re.findall(r"web-ldp-\d+", vppctl(installed, "show app"))
+        "nginx in VPP", lambda: re.findall(rf"web-{uid}-ldp-\d+", vppctl(installed, "show app"))
     )
     assert apps
     assert ":8080" in vppctl(installed, "show app listeners")
@@ -118,8 +118,8 @@ def test_pod_to_pod_traffic_goes_through_vpp(
     result = dict(word.split("=") for word in out.strip().splitlines()[-1].split())
     assert int(result["sent"]) == 20000 * 1024
     assert seen, "VPP never showed the client's session to the echo server"
-    # The client process, while it ran, was a VPP app named after its container.
-    assert re.search(r"client-ldp-\d+", seen[1]), seen[1]
+    # The client process, while it ran, was a VPP app named after its container and pod.
+    assert re.search(rf"client-{peer.metadata.uid}-ldp-\d+", seen[1]), seen[1]
 
 
 def served(namespace: str, pod: Any) -> list[str]:

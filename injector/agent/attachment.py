@@ -1,7 +1,7 @@
 """Per selected container: did our code get into its processes, and did they reach VPP?
 
 From the interposer's reports (injector.agent.reports), the pod's container statuses and
-VPP's apps (LDP names each "<container>-ldp-<pid>"). Pure, so every case is a table test.
+VPP's apps (LDP names each "<container>-<pod uid>-ldp-<pid>"). Pure, so every case is a table test.
 A problem here makes the pod unhealthy in vcl-status: the app is running on the kernel
 while everything else says "injected, registered, ready".
 """
@@ -65,10 +65,13 @@ def attachment(
     """One entry per selected container. listening_since: when the agent's report socket
     for this pod was bound (reports from containers started before it were not heard)."""
     statuses = container_statuses(pod)
+    uid = (pod.get("metadata") or {}).get("uid", "")
     result = []
     for name in selected:
         mine = [r for r in reports if r.container == name]
-        vpp_apps = sum(1 for a in apps if a.name.startswith(f"{name}-ldp-"))
+        # "<container>-<pod uid>-ldp-<pid>" (or "<container>-ldp-<pid>": older injections)
+        prefixes = (f"{name}-{uid}-ldp-", f"{name}-ldp-")
+        vpp_apps = sum(1 for a in apps if a.name.startswith(prefixes))
         since = started_at(statuses.get(name, {}))
         failed = [r for r in mine if r.state in ("ldp-failed", "disabled")]
         handoff = [r for r in mine if r.state == "thread-handoff"]

@@ -81,9 +81,13 @@ ENV_POD_UID: Final = "VCL_POD_UID"  # downward API metadata.uid, for subPathExpr
 # Lazy wiring: the interposer alone is preloaded and dlopens LDP (named here) at the first
 # socket that needs VPP, so an app keeps working on the kernel when VPP is down.
 ENV_DUALSTACK_LDP: Final = "VCL_DUALSTACK_LDP"
-# LDP names its VPP app "<LDP_APP_NAME>-ldp-<pid>": we set the container's name, so VPP's
-# apps tell which container attached; the interposer's reports carry it too.
+# LDP names its VPP app "<LDP_APP_NAME>-ldp-<pid>": we set "<container>-<pod uid>" (the
+# kubelet expands $(VCL_POD_UID)), so VPP's apps tell which pod's container attached. The
+# container's name alone was not enough: every replica's process is pid 1, and two apps of
+# one name in VPP cannot tell whose listener or connection a session is. The interposer's
+# reports carry the container's name (VCL_CONTAINER).
 ENV_LDP_APP_NAME: Final = "LDP_APP_NAME"
+ENV_CONTAINER: Final = "VCL_CONTAINER"
 # Dataplane node: the agent's datagram socket in the pod's directory, where the interposer
 # reports each process (preload took, LDP loaded or why not).
 ENV_REPORT_SOCKET: Final = "VCL_REPORT_SOCKET"
@@ -103,6 +107,7 @@ INJECTED_ENV: Final = (
     ENV_KERNEL_LISTEN,
     ENV_DUALSTACK_LDP,
     ENV_REPORT_SOCKET,
+    ENV_CONTAINER,
     ENV_LDP_APP_NAME,
 )
 

@@ -208,7 +208,7 @@ def _inject_container(
 ) -> None:
     name = container["name"]
     env = list_at(container, "env")
-    mine = frags.env_names | {c.ENV_LDP_APP_NAME}
+    mine = frags.env_names | {c.ENV_CONTAINER, c.ENV_LDP_APP_NAME}
     clashes = [[i, e] for i, e in enumerate(env) if e.get("name") in mine]
     if clashes:
         # Recorded so that undo() puts them back exactly where they were.
@@ -225,7 +225,9 @@ def _inject_container(
         )
     own = len(env)  # the app's own entries: ours never set the two variables below
     env.extend(added_env)
-    env.append({"name": c.ENV_LDP_APP_NAME, "value": name})  # VPP's app name: the container
+    env.append({"name": c.ENV_CONTAINER, "value": name})
+    # VPP's app name: the container and its pod (VCL_POD_UID comes earlier in the list)
+    env.append({"name": c.ENV_LDP_APP_NAME, "value": f"{name}-$({c.ENV_POD_UID})"})
     status.env[name] = {
         c.ENV_LD_PRELOAD: _prepend(env, own, c.ENV_LD_PRELOAD, frags.ld_preload),
         c.ENV_LD_LIBRARY_PATH: _prepend(env, own, c.ENV_LD_LIBRARY_PATH, frags.ld_library_path),

@@ -41,7 +41,9 @@ static int ds_report_v(const int *fds, int nfds, const char *state, const char *
   int saved = errno;
   char detail[320] = "", container[64], comm[32];
   if (fmt) vsnprintf(detail, sizeof detail, fmt, ap);
-  const char *name = getenv("LDP_APP_NAME"); /* the injector sets it to the container's name */
+  /* The container's name, as the injector sets it (older injections: LDP_APP_NAME). */
+  const char *name = getenv("VCL_CONTAINER");
+  if (!name || !*name) name = getenv("LDP_APP_NAME");
   snprintf(container, sizeof container, "%s", name && *name ? name : "-");
   snprintf(comm, sizeof comm, "%s", program_invocation_short_name);
   ds_clean(detail);

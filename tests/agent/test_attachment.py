@@ -24,7 +24,7 @@ NOW = 1_800_000_000.0
 
 
 def pod_with(statuses: dict[str, str | None]) -> dict[str, Any]:
-    return {"status": {"containerStatuses": [
+    return {"metadata": {"uid": "u-1"}, "status": {"containerStatuses": [
         {"name": n, "state": {"running": {"startedAt": s}} if s else {"waiting": {}}}
         for n, s in statuses.items()
     ]}}  # fmt: skip
@@ -52,6 +52,16 @@ def app(name: str) -> App:
         ([report("web", 7, "started")], [], 60, 120, "not loaded yet", None),
         ([report("web", 7, "ldp-loaded")], [app("web-ldp-7")], 60, 120, "loaded", None),
         ([report("web", 7, "started")], [app("web-ldp-7")], 60, 120, "loaded", None),
+        # VPP's app name as injected now: container and pod uid (replicas are all pid 1)
+        ([report("web", 1, "started")], [app("web-u-1-ldp-1")], 60, 120, "loaded", None),
+        (
+            [report("web", 1, "started")],
+            [app("web-u-2-ldp-1")],
+            60,
+            120,
+            "not loaded yet",
+            None,
+        ),  # another pod's app of the same container name
         (
             [report("web", 7, "ldp-failed", "libunwind.so.8: cannot open shared object file")],
             [],

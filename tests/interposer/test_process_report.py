@@ -1,5 +1,6 @@
 """What the interposer tells the node agent (VCL_REPORT_SOCKET, one datagram per event):
-"started" from every process the preload entered, with the container (LDP_APP_NAME), pid
+"started" from every process the preload entered, with the container (VCL_CONTAINER, or
+LDP_APP_NAME for pods injected before it), pid
 and program; "ldp-loaded" when lazy LDP loads; "ldp-failed" with the loader's reason when
 it cannot (a library missing in the app's image); "vpp-unreachable" when the app socket is
 not there; "disabled" for a malformed rule. Nothing is sent without VCL_REPORT_SOCKET, and
@@ -46,7 +47,9 @@ def reports(sock: socket.socket) -> list[list[str]]:
 
 
 def run(build: Any, path: Path, extra: dict[str, str]) -> str:
-    env = {**RULES, "VCL_REPORT_SOCKET": str(path), "LDP_APP_NAME": "web", **extra}
+    # as the injector sets them: VPP's app name names the pod too, reports the container
+    env = {**RULES, "VCL_REPORT_SOCKET": str(path), "LDP_APP_NAME": "web-0b9e1c2a",
+           "VCL_CONTAINER": "web", **extra}  # fmt: skip
     proc = build.run([sys.executable, "-c", PROGRAM], env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "done\n"
@@ -143,3 +146,11 @@ def test_half_close_on_a_vpp_session_is_reported_once_per_port_with_the_fix(
     assert f'vcl.io/kernel-ports: "{port}"' in said[0][5]
     logged = [x for x in build.decisions(proc.stderr) if "half-close" in x]
     assert len(logged) == 1 and f"port {port}" in logged[0], proc.stderr
+
+
+def test_pods_injected_before_vcl_container_report_ldp_app_name(
+    build: Any, agent: tuple[socket.socket, Path]
+) -> None:
+    sock, path = agent
+    run(build, path, {"LDP_APP_NAME": "api", "VCL_CONTAINER": ""})
+    assert reports(sock)[0][1] == "api"
