@@ -82,20 +82,39 @@ class AppRow:
     ns_id: str
 
 
+# `show app` prints an app's name in 20 columns, cut there, with the namespace right after
+# it (no space when the name fills them); `show app listeners`/`client` in 25, then the
+# worker's number. An app's name is compared by its first 20 characters everywhere.
+APP_NAME_WIDTH = 20
+
+
+def app_key(name: str) -> str:
+    """What every session table can tell of an app's name: its first 20 characters."""
+    return name[:APP_NAME_WIDTH]
+
+
 def parse_apps(text: str) -> list[AppRow]:
-    """`show app` (and `show app verbose`, identical in 26.06): Index, Name, Namespace.
+    """`show app` (and `show app verbose`, identical in 26.06): Index, Name, Namespace, in
+    fixed columns (a name of 20 characters or more is cut and runs into the namespace).
 
     The namespace id is followed by a NUL byte (VPP prints the id's terminator)."""
     check_session_enabled(text)
     lines = [clean(line) for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("Index"):
         raise CliTextError(f"not a `show app` table: {text[:80]!r}")
+    name_at, ns_at = lines[0].find("Name"), lines[0].find("Namespace")
+    if not 0 < name_at < ns_at:
+        raise CliTextError(f"not a `show app` header: {lines[0]!r}")
     rows = []
     for line in lines[1:]:
-        parts = line.split()
-        if len(parts) != 3 or not parts[0].isdigit():
+        index, name, ns_id = (
+            line[:name_at].strip(),
+            line[name_at:ns_at].strip(),
+            line[ns_at:].strip(),
+        )
+        if not index.isdigit() or not name or not ns_id or " " in ns_id:
             raise CliTextError(f"bad `show app` row: {line!r}")
-        rows.append(AppRow(int(parts[0]), parts[1], parts[2]))
+        rows.append(AppRow(int(index), name, ns_id))
     return rows
 
 
@@ -209,7 +228,7 @@ def attribute_sessions(
     result = []
     for s in sessions:
         app = by_id.get((s.thread, s.index)) or _listener_for(s.local, listening)
-        ns_id = app_ns.get(app) if app else None
+        ns_id = app_ns.get(app_key(app)) if app else None
         result.append(replace(s, app=app, ns_id=ns_id))
     return result
 

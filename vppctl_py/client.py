@@ -286,17 +286,18 @@ class Vpp:
                 0,
                 0,
                 o.app,
-                app_ns.get(o.app),
+                app_ns.get(cli_text.app_key(o.app)),
             )
             for o in cli_text.parse_session_owners(self._session_cli("show app listeners"))
         ]
 
     def _app_namespaces(self) -> dict[str, str]:
-        """App name -> its namespace id, from `show app`. An app name seen in two
-        namespaces cannot tell which one a session is in: it is left out."""
+        """App name (its first 20 characters, all the CLI tells) -> its namespace id, from
+        `show app`. A name seen in two namespaces cannot tell which one a session is in: it
+        is left out (the injector names apps "<container>-<pod uid>-..." to avoid that)."""
         namespaces: dict[str, set[str]] = {}
         for row in cli_text.parse_apps(self._session_cli("show app")):
-            namespaces.setdefault(row.name, set()).add(row.ns_id)
+            namespaces.setdefault(cli_text.app_key(row.name), set()).add(row.ns_id)
         return {name: ids.pop() for name, ids in namespaces.items() if len(ids) == 1}
 
     def _session_cli(self, cmd: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from injector.agent.reports import ProcessReport
 from vppctl_py import App
+from vppctl_py.cli_text import APP_NAME_WIDTH
 
 # A process reports "started" from our constructor, before main(): a container running this
 # long without one never loaded the interposer.
@@ -53,6 +54,16 @@ def container_statuses(pod: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(s.get("name")): s for s in every}
 
 
+def is_containers_app(app: str, container: str, uid: str) -> bool:
+    """Whether VPP's app `app` is a process of this pod's container: LDP names it
+    "<container>-<pod uid>-ldp-<pid>" ("<container>-ldp-<pid>" for older injections), and
+    VPP's `show app` cuts names at 20 characters."""
+    for prefix in (f"{container}-{uid}-ldp-", f"{container}-ldp-"):
+        if app.startswith(prefix) or (len(app) >= APP_NAME_WIDTH and prefix.startswith(app)):
+            return True
+    return False
+
+
 def attachment(
     pod: Mapping[str, Any],
     selected: Iterable[str],
@@ -69,9 +80,7 @@ def attachment(
     result = []
     for name in selected:
         mine = [r for r in reports if r.container == name]
-        # "<container>-<pod uid>-ldp-<pid>" (or "<container>-ldp-<pid>": older injections)
-        prefixes = (f"{name}-{uid}-ldp-", f"{name}-ldp-")
-        vpp_apps = sum(1 for a in apps if a.name.startswith(prefixes))
+        vpp_apps = sum(1 for a in apps if is_containers_app(a.name, name, uid))
         since = started_at(statuses.get(name, {}))
         failed = [r for r in mine if r.state in ("ldp-failed", "disabled")]
         handoff = [r for r in mine if r.state == "thread-handoff"]

@@ -15,7 +15,7 @@ import pytest
 from injected_pods import injected_pod
 from waiting import eventually
 
-from injector.agent.attachment import REPORT_GRACE_SECONDS, attachment
+from injector.agent.attachment import REPORT_GRACE_SECONDS, attachment, is_containers_app
 from injector.agent.registration import desired
 from injector.agent.reports import MAX_PROCESSES, ProcessReport, ProcessReports, parse
 from vppctl_py import App, AppWorker
@@ -203,3 +203,21 @@ def test_a_datagram_reaches_the_agent(root: Path) -> None:
         stop.set()
         thread.join(timeout=5)
         reports.close()
+
+
+UID = "6aa69a57-9646-4259-aca3-0fc33a03d2ed"
+
+
+@pytest.mark.parametrize(
+    ("app_name", "mine"),
+    [
+        (f"web-{UID}-ldp-1", True),
+        ("web-ldp-7", True),  # injected before the pod's uid was in the name
+        ("web-6aa69a57-9646-42", True),  # as `show app` prints it: 20 characters
+        ("web-6cc3c50c-00a3-44", False),  # another pod's
+        ("webapp-6aa69a57-9646", False),  # another container's
+        ("web-6aa69a57", False),  # short: a whole name, not this one
+    ],
+)
+def test_an_app_is_the_containers_by_its_name_as_vpp_prints_it(app_name: str, mine: bool) -> None:
+    assert is_containers_app(app_name, "web", UID) is mine

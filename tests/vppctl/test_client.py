@@ -100,6 +100,34 @@ def test_sessions_are_attributed_to_apps_and_namespaces(
     ]
 
 
+def test_replicas_apps_are_told_apart_by_their_pod_though_vpp_cuts_names(
+    fake: FakeVpp, vpp: Vpp, sock_dir: Path
+) -> None:
+    """Seen on a real cluster: two replicas' processes are both pid 1, so LDP's own naming
+    gave both "twin-ldp-1" and neither's sessions could be attributed; with the pod's uid
+    in the name they can, though VPP prints 20 characters of it in `show app` (running
+    into the namespace column) and 25 in `show app listeners` (into the worker's)."""
+    uids = ("6aa69a57-9646-4259-aca3-0fc33a03d2ed", "6cc3c50c-00a3-44b5-8a45-5110c18f780b")
+    for n, uid in enumerate(uids):
+        vpp.add_app_namespace(f"vcl-{uid}", n + 1, str(sock_dir / str(n)))
+        app = fake.attach_app(f"vcl-{uid}", f"twin-{uid}-ldp-1")
+        fake.add_session(app, f"10.244.0.{60 + n}:7000", transport="T")
+        fake.add_session(app, "0.0.0.0:0", f"10.244.0.{70 + n}:80", kind="connected",
+                         transport="CT:T")  # fmt: skip
+    assert [(a.name, a.ns_id) for a in vpp.apps()] == [
+        ("twin-6aa69a57-9646-4", f"vcl-{uids[0]}"),
+        ("twin-6cc3c50c-00a3-4", f"vcl-{uids[1]}"),
+    ]
+    assert [(s.local, s.ns_id) for s in vpp.listeners()] == [
+        ("10.244.0.60:7000", f"vcl-{uids[0]}"),
+        ("10.244.0.61:7000", f"vcl-{uids[1]}"),
+    ]
+    assert [(s.remote, s.ns_id) for s in vpp.sessions() if s.state != "LISTEN"] == [
+        ("10.244.0.70:80", f"vcl-{uids[0]}"),
+        ("10.244.0.71:80", f"vcl-{uids[1]}"),
+    ]
+
+
 def test_interfaces_with_addresses_and_vrf(fake: FakeVpp, vpp: Vpp) -> None:
     loop0 = fake.add_interface("loop0", ["10.99.0.1/24", "fd00::1/64"])
     pod = fake.add_interface("tap7", ["10.1.2.3/32"], vrf=7)

@@ -81,7 +81,8 @@ def show_api_clients(model: VppModel, ns_id: str) -> str:
 def show_app(model: VppModel) -> str:
     lines = [f"{'Index':<10}{'Name':<20}{'Namespace':<40}"]
     lines += [
-        f"{app.index:<10}{app.name:<20}{app.ns_id + chr(0):<40}"
+        # VPP's %-20v cuts a longer name, and the namespace follows with no space
+        f"{app.index:<10}{app.name[:20]:<20}{app.ns_id + chr(0):<40}"
         for app in sorted(model.apps.values(), key=lambda a: a.index)
     ]
     return "\n".join(lines) + "\n"
@@ -116,7 +117,7 @@ def show_app_listeners(model: VppModel) -> str:
     for s in sorted(model.sessions.values(), key=lambda s: s.index):
         if s.kind == "listener":
             name = model.apps[s.app_index].name
-            lines.append(f"{connection(s):<60}{name:<25}{s.wrk_index:<10}")
+            lines.append(f"{connection(s):<60}{name[:25]:<25}{s.wrk_index:<10}")
     return "\n".join(lines) + "\n"
 
 
@@ -126,7 +127,7 @@ def show_app_client(model: VppModel) -> str:
     # worker, that worker's connects.
     for s in sorted(model.sessions.values(), key=lambda s: (s.app_index, s.wrk_index, s.index)):
         if s.kind == "connected":
-            lines.append(f"{connection(s):<60}{model.apps[s.app_index].name:<20}")
+            lines.append(f"{connection(s):<60}{model.apps[s.app_index].name[:20]:<20}")
     return "\n".join(lines) + "\n"
 
 
