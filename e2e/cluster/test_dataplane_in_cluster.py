@@ -40,6 +40,17 @@ from e2e.cluster.support import (
     vpp_sessions_to,
     vppctl,
 )
+from injector.agent.attachment import is_containers_app
+from vppctl_py.cli_text import parse_apps
+
+
+def apps_of(api: Any, container: str, uid: str) -> list[str]:
+    """The VPP apps of a pod's container, read as the agent reads `show app` (names cut
+    at 20 characters; the namespace column tells the pod)."""
+    return [
+        a.name for a in parse_apps(vppctl(api, "show app"))
+        if is_containers_app(a.name, container, uid) and a.ns_id == f"vcl-{uid}"
+    ]  # fmt: skip
 
 
 def status_row(namespace: str, pod: str) -> dict[str, Any]:
@@ -80,9 +91,7 @@ def test_a_real_server_is_injected_registered_ready_and_on_vpp(
     assert "libunwind" not in kubectl("exec", "-n", namespace, name, "--", "sh", "-c",
                                       "ls /usr/lib/x86_64-linux-gnu/ | grep unwind || true")  # fmt: skip
     # The nginx process is a VPP app of its namespace, with its listener on VPP too.
-    apps = wait_for(
-        "nginx in VPP", lambda: re.findall(rf"web-{uid}-ldp-\d+", vppctl(installed, "show app"))
-    )
+    apps = wait_for("nginx in VPP", lambda: apps_of(installed, "web", uid))
     assert apps
     assert ":8080" in vppctl(installed, "show app listeners")
     row = wait_for("vcl-status attachment", lambda: (lambda r: r if r["apps"] else None)(
@@ -119,7 +128,8 @@ def test_pod_to_pod_traffic_goes_through_vpp(
     assert int(result["sent"]) == 20000 * 1024
     assert seen, "VPP never showed the client's session to the echo server"
     # The client process, while it ran, was a VPP app named after its container and pod.
-    assert re.search(rf"client-{peer.metadata.uid}-ldp-\d+", seen[1]), seen[1]
+    assert [a for a in parse_apps(seen[1]) if is_containers_app(a.name, "client", peer.metadata.uid)
+            and a.ns_id == f"vcl-{peer.metadata.uid}"], seen[1]  # fmt: skip
 
 
 def served(namespace: str, pod: Any) -> list[str]:
