@@ -78,7 +78,7 @@ def pod_status(agent: Agent, pod: dict[str, Any], view: VppView, now: float) -> 
     # Whom the pod talks to through VPP (its connected sessions' remote addresses), and
     # its live connections per stack as its processes count them (reports.ConnPage).
     out["vppPeers"] = sorted(
-        {_host(s.remote) for s in vpp_sessions if s.state != "LISTEN" and _host(s.remote)}
+        {peer for s in vpp_sessions if s.state != "LISTEN" and (peer := _host(s.remote))}
     )
     out["connections"] = agent.reports.connections(uid)
     warnings: list[str] = out["warnings"]

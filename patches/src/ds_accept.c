@@ -59,7 +59,7 @@ static int ds_kernel_accepted(int c, struct ds_sock *ls) {
   if (s) {
     atomic_store(&s->path, DS_KERNEL);
     ds_entry_install(e, s, NULL);
-    ds_conn_opened(s, ds_conn_class_of(from, 0));
+    ds_conn_opened(s, ds_conn_class_of(from));
   }
   ds_unlock();
   errno = saved;

@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -90,16 +89,11 @@ void ds_conns_atfork_child(void) {
   atomic_store(&ds_page_state, DS_PAGE_NONE);
 }
 
-int ds_conn_class_of(const struct sockaddr *peer, int vpp) {
-  if (vpp) return DS_CONN_VPP;
+int ds_conn_class_of(const struct sockaddr *kernel_peer) {
   unsigned char a[16];
-  if (!peer || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+  if (!kernel_peer || (kernel_peer->sa_family != AF_INET && kernel_peer->sa_family != AF_INET6))
     return DS_CONN_KERNEL;
-  int fam = ds_addr_bytes(peer, a);
-  if ((fam == AF_INET && a[0] == 127) ||
-      (fam == AF_INET6 && memcmp(a, &in6addr_loopback, 16) == 0))
-    return DS_CONN_LOOPBACK;
-  return DS_CONN_KERNEL;
+  return ds_is_loopback(ds_addr_bytes(kernel_peer, a), a) ? DS_CONN_LOOPBACK : DS_CONN_KERNEL;
 }
 
 void ds_conn_opened(struct ds_sock *s, int class) {
@@ -110,6 +104,11 @@ void ds_conn_opened(struct ds_sock *s, int class) {
   atomic_fetch_add_explicit(&page->total[class], 1, memory_order_relaxed);
   s->counted = class + 1;
   s->counted_pid = getpid();
+}
+
+void ds_conn_connected(struct ds_sock *s, int rc, const struct sockaddr *peer, int vpp) {
+  if ((rc == 0 || errno == EINPROGRESS) && ds_conns_counting())
+    ds_conn_opened(s, vpp ? DS_CONN_VPP : ds_conn_class_of(peer)); /* ds_page keeps errno */
 }
 
 void ds_conn_closed(struct ds_sock *s) {
@@ -123,8 +122,11 @@ void ds_conn_closed(struct ds_sock *s) {
 
 int ds_conns_counting(void) {
   int state = atomic_load_explicit(&ds_page_state, memory_order_acquire);
-  if (state == DS_PAGE_READY) return 1;
-  if (state != DS_PAGE_NONE) return 0;
+  if (DS_LIKELY(state != DS_PAGE_NONE)) return state == DS_PAGE_READY;
   const char *report = getenv("VCL_REPORT_SOCKET");
-  return report && *report;
+  if (report && *report) return 1; /* the page is made at the first count */
+  /* nothing to report to: not asked again at every connect and accept (until a fork) */
+  int none = DS_PAGE_NONE;
+  atomic_compare_exchange_strong(&ds_page_state, &none, DS_PAGE_FAILED);
+  return 0;
 }

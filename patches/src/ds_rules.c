@@ -200,6 +200,11 @@ int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]) {
   return AF_INET6;
 }
 
+int ds_is_loopback(int family, const unsigned char a[16]) {
+  return (family == AF_INET && a[0] == 127) ||
+         (family == AF_INET6 && memcmp(a, &in6addr_loopback, 16) == 0);
+}
+
 static int ds_in_cidr(int family, const unsigned char *a, const struct ds_cidr *c) {
   if (family != c->family) return 0;
   int full = c->prefix / 8, rest = c->prefix % 8;
@@ -244,8 +249,7 @@ enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int type, int i
     return DS_KERNEL;
   }
   int fam = ds_addr_bytes(sa, a);
-  if (!c->test_mode && ((fam == AF_INET && a[0] == 127) ||
-                        (fam == AF_INET6 && memcmp(a, &in6addr_loopback, 16) == 0))) {
+  if (!c->test_mode && ds_is_loopback(fam, a)) {
     snprintf(why, whylen, "loopback");
     return DS_KERNEL;
   }

@@ -240,11 +240,7 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
   }
   if (path != DS_VCL) {
     int krc = LIBC(connect)(fd, sa, len);
-    if ((krc == 0 || errno == EINPROGRESS) && ds_conns_counting()) {
-      int saved = errno;
-      ds_conn_opened(s, ds_conn_class_of(sa, 0));
-      errno = saved;
-    }
+    ds_conn_connected(s, krc, sa, 0);
     return krc;
   }
   int vfd = atomic_load(&s->vfd);
@@ -261,11 +257,7 @@ DS_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len) {
     len = sizeof v4;
   }
   int rc = VCL(connect)(vfd, sa, len);
-  if ((rc == 0 || errno == EINPROGRESS) && ds_conns_counting()) {
-    int saved = errno;
-    ds_conn_opened(s, DS_CONN_VPP);
-    errno = saved;
-  }
+  ds_conn_connected(s, rc, sa, 1);
   if (settled_here) {
     int saved = errno;
     ds_lock();

@@ -181,8 +181,11 @@ int ds_report_fds(const int *fds, int nfds, const char *state, const char *fmt, 
 /* ---- live connection counts for the agent (ds_conns.c) ---- */
 enum { DS_CONN_VPP, DS_CONN_KERNEL, DS_CONN_LOOPBACK, DS_CONN_CLASSES };
 int ds_conns_counting(void); /* 0: nothing to count into (no report socket) */
-int ds_conn_class_of(const struct sockaddr *peer, int vpp);
+int ds_conn_class_of(const struct sockaddr *kernel_peer); /* kernel or loopback */
 void ds_conn_opened(struct ds_sock *s, int conn_class); /* once per socket, TCP only */
+/* After connect() returned rc: counts s if its connection started (0 or EINPROGRESS), on
+ * VPP or (vpp 0) on the kernel to peer; errno is kept. */
+void ds_conn_connected(struct ds_sock *s, int rc, const struct sockaddr *peer, int vpp);
 void ds_conn_closed(struct ds_sock *s);                 /* its last fd went */
 void ds_conns_atfork_child(void);
 #define DS_DEBUG(...)                           \
@@ -206,6 +209,8 @@ enum ds_path ds_decide(const struct sockaddr *sa, socklen_t len, int type, int i
                        char *why, size_t whylen);
 /* An address as 16 bytes (IPv4 and v4-mapped: the first 4); returns its family. */
 int ds_addr_bytes(const struct sockaddr *sa, unsigned char out[16]);
+/* 127.0.0.0/8 or ::1, as ds_addr_bytes gives them. */
+int ds_is_loopback(int family, const unsigned char a[16]);
 
 /* ---- the node's endpoint table (ds_endpoints.c) ---- */
 /* 1: VPP serves sa (TCP or, for SOCK_DGRAM, UDP) on this node; 0: it does not; -1: no
